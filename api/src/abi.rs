@@ -1,0 +1,969 @@
+//! The C boundary between the worker and a connector library, and its version.
+//!
+//! Rust has no stable ABI, so only `repr(C)` data and `extern "C"` functions cross: borrowed byte
+//! slices, never owned Rust types. Memory is freed by the side that allocated it: whatever a call
+//! hands over is borrowed for the duration of that call and copied by the receiver. Results travel
+//! back through the host-owned [`FfiOutput`] callbacks. Every plugin entry point catches panics and
+//! returns [`STATUS_PANIC`] instead of unwinding into the worker.
+//!
+//! The handshake: a library exports [`ABI_VERSION_SYMBOL`] (a function returning the ABI version it
+//! was built against, the same symbol in every version) and [`DESCRIPTOR_SYMBOL`] (the versioned,
+//! prefixed entry point). The worker reads the version first and touches nothing else unless it
+//! matches [`ABI_VERSION`].
+//!
+//! Connector authors never use this module directly: [`crate::export_source!`] and
+//! [`crate::export_sink!`] generate the exports. This is the only module of the API with `unsafe`.
+#![allow(unsafe_code)]
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::ConfigIssue;
+use crate::{
+    ConfigMap, ConnectError, Connector, ConnectorContext, Header, OffsetReader, RecordMetadata,
+    SinkConnector, SinkRecord, SinkTask, SourceConnector, SourceOffset, SourceRecord, SourceTask,
+    TaskContext, TopicPartition, TopicPartitionOffset,
+};
+
+/// The ABI this crate speaks. Bump it on any change to a `repr(C)` type or entry point below.
+pub const ABI_VERSION: u32 = 1;
+/// Unversioned symbol: `extern "C" fn() -> u32` returning the library's ABI version.
+pub const ABI_VERSION_SYMBOL: &str = "ferry_plugin_abi_version";
+/// Versioned entry symbol: `extern "C" fn() -> *const PluginDescriptor`.
+pub const DESCRIPTOR_SYMBOL: &str = "ferry_plugin_descriptor_v1";
+
+/// The call succeeded.
+pub const STATUS_OK: i32 = 0;
+/// A configuration value is wrong.
+pub const STATUS_CONFIG: i32 = 1;
+/// A transient failure.
+pub const STATUS_RETRIABLE: i32 = 2;
+/// A permanent failure.
+pub const STATUS_FATAL: i32 = 3;
+/// The connector panicked; the panic was caught at the boundary.
+pub const STATUS_PANIC: i32 = 4;
+
+/// Borrowed bytes. A null `ptr` means "absent" (a null key or value), distinct from empty.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FfiSlice {
+    /// Start of the bytes, or null when absent.
+    pub ptr: *const u8,
+    /// Number of bytes.
+    pub len: usize,
+}
+
+impl FfiSlice {
+    /// Borrows `bytes` for the duration of a call.
+    pub fn new(bytes: &[u8]) -> Self {
+        FfiSlice {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    /// Borrows optional bytes; `None` becomes a null slice.
+    pub fn optional(bytes: Option<&[u8]>) -> Self {
+        bytes.map_or(Self::absent(), Self::new)
+    }
+
+    /// The absent value.
+    pub const fn absent() -> Self {
+        FfiSlice {
+            ptr: ptr::null(),
+            len: 0,
+        }
+    }
+
+    /// The bytes, or `None` when absent.
+    ///
+    /// # Safety
+    /// `ptr` must be null or point to `len` readable bytes that outlive `'a`.
+    pub unsafe fn as_option<'a>(&self) -> Option<&'a [u8]> {
+        if self.ptr.is_null() {
+            None
+        } else {
+            // SAFETY: the caller guarantees ptr..ptr+len is readable for 'a.
+            Some(unsafe { std::slice::from_raw_parts(self.ptr, self.len) })
+        }
+    }
+
+    /// The bytes; absent reads as empty.
+    ///
+    /// # Safety
+    /// As for [`FfiSlice::as_option`].
+    pub unsafe fn as_bytes<'a>(&self) -> &'a [u8] {
+        // SAFETY: forwarded to the caller's guarantee.
+        unsafe { self.as_option() }.unwrap_or_default()
+    }
+
+    /// The bytes as text, invalid UTF-8 replaced.
+    ///
+    /// # Safety
+    /// As for [`FfiSlice::as_option`].
+    pub unsafe fn to_string_lossy(&self) -> String {
+        // SAFETY: forwarded to the caller's guarantee.
+        String::from_utf8_lossy(unsafe { self.as_bytes() }).into_owned()
+    }
+}
+
+/// One header, borrowed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FfiHeader {
+    /// UTF-8 name.
+    pub name: FfiSlice,
+    /// Value bytes.
+    pub value: FfiSlice,
+}
+
+/// A source record, borrowed for the duration of [`FfiOutput::source_record`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct FfiSourceRecord {
+    /// Source partition as a JSON object; empty bytes mean `{}`.
+    pub source_partition: FfiSlice,
+    /// Source offset as a JSON object; empty bytes mean `{}`.
+    pub source_offset: FfiSlice,
+    /// Destination topic, UTF-8.
+    pub topic: FfiSlice,
+    /// Destination partition, or -1 for the partitioner's choice.
+    pub partition: i32,
+    /// Key, null when absent.
+    pub key: FfiSlice,
+    /// Value, null when absent.
+    pub value: FfiSlice,
+    /// Headers array.
+    pub headers: *const FfiHeader,
+    /// Number of headers.
+    pub headers_len: usize,
+    /// Timestamp in ms, or -1 to let Kafka stamp it.
+    pub timestamp_ms: i64,
+    /// The number the worker quotes back in `commit_record`.
+    pub sequence: u64,
+}
+
+/// A sink record, borrowed for the duration of `put`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FfiSinkRecord {
+    /// Kafka topic, UTF-8.
+    pub topic: FfiSlice,
+    /// Kafka partition.
+    pub partition: i32,
+    /// Offset of the record.
+    pub offset: i64,
+    /// Key, null when absent.
+    pub key: FfiSlice,
+    /// Value, null when absent.
+    pub value: FfiSlice,
+    /// Headers array.
+    pub headers: *const FfiHeader,
+    /// Number of headers.
+    pub headers_len: usize,
+    /// Timestamp in ms, or -1 when Kafka had none.
+    pub timestamp_ms: i64,
+}
+
+/// Where Kafka stored a source record.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FfiRecordMetadata {
+    /// Kafka topic, UTF-8.
+    pub topic: FfiSlice,
+    /// Kafka partition.
+    pub partition: i32,
+    /// Offset of the record.
+    pub offset: i64,
+    /// Timestamp in ms, or -1 when unknown.
+    pub timestamp_ms: i64,
+}
+
+/// A topic, partition and offset (offset ignored where only partitions matter).
+#[repr(C)]
+#[derive(Debug)]
+pub struct FfiTopicPartitionOffset {
+    /// Kafka topic, UTF-8.
+    pub topic: FfiSlice,
+    /// Partition.
+    pub partition: i32,
+    /// Offset of the next record to read.
+    pub offset: i64,
+}
+
+/// Host-owned callbacks through which a plugin call returns its results. Valid during the call.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FfiOutput {
+    /// Host state handed back to every callback.
+    pub ctx: *mut c_void,
+    /// The error message of a failed call (UTF-8).
+    pub error: unsafe extern "C" fn(ctx: *mut c_void, message: FfiSlice),
+    /// A JSON document answering the call (task configs, validation issues).
+    pub json: unsafe extern "C" fn(ctx: *mut c_void, json: FfiSlice),
+    /// One record from `poll`.
+    pub source_record: unsafe extern "C" fn(ctx: *mut c_void, record: *const FfiSourceRecord),
+    /// One offset from `pre_commit`.
+    pub offset: unsafe extern "C" fn(ctx: *mut c_void, offset: *const FfiTopicPartitionOffset),
+}
+
+/// Services the worker offers every plugin, given once at load.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FfiHost {
+    /// Most verbose level the worker will print: 1 error .. 5 trace.
+    pub max_level: u8,
+    /// Writes one log line: level 1 error .. 5 trace, target and message as UTF-8.
+    pub log: extern "C" fn(level: u8, target: FfiSlice, message: FfiSlice),
+}
+
+/// Callbacks a running connector may call at any time, from any thread, until it is freed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct HostConnectorContext {
+    /// Host state; thread-safe on the host side.
+    pub ctx: *const c_void,
+    /// Ask for `task_configs` to be called again.
+    pub request_task_reconfiguration: extern "C" fn(ctx: *const c_void),
+    /// Report an error found outside a call.
+    pub raise_error: extern "C" fn(ctx: *const c_void, message: FfiSlice),
+}
+
+// SAFETY: the worker promises `ctx` is thread-safe (an Arc'd channel) and outlives the connector.
+unsafe impl Send for HostConnectorContext {}
+// SAFETY: as above; the callbacks take `ctx` by shared pointer only.
+unsafe impl Sync for HostConnectorContext {}
+
+impl HostConnectorContext {
+    pub(crate) fn request_task_reconfiguration(&self) {
+        (self.request_task_reconfiguration)(self.ctx);
+    }
+
+    pub(crate) fn raise_error(&self, message: &str) {
+        (self.raise_error)(self.ctx, FfiSlice::new(message.as_bytes()));
+    }
+}
+
+/// Whether a library holds a source or a sink connector.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// A source connector.
+    Source = 1,
+    /// A sink connector.
+    Sink = 2,
+}
+
+/// Entry points of the connector itself.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectorVTable {
+    /// Creates an idle connector; null if construction panicked.
+    pub new: unsafe extern "C" fn(name: FfiSlice, context: HostConnectorContext) -> *mut c_void,
+    /// Frees a connector made by `new`.
+    pub free: unsafe extern "C" fn(connector: *mut c_void),
+    /// Starts it with a JSON object of string values.
+    pub start: unsafe extern "C" fn(
+        connector: *mut c_void,
+        config_json: FfiSlice,
+        out: *const FfiOutput,
+    ) -> i32,
+    /// Writes a JSON array of task config objects through `out.json`.
+    pub task_configs:
+        unsafe extern "C" fn(connector: *mut c_void, max_tasks: u32, out: *const FfiOutput) -> i32,
+    /// Stops it.
+    pub stop: unsafe extern "C" fn(connector: *mut c_void, out: *const FfiOutput) -> i32,
+    /// Writes a JSON array of `{field, message}` issues through `out.json`.
+    pub validate: unsafe extern "C" fn(config_json: FfiSlice, out: *const FfiOutput) -> i32,
+}
+
+/// Entry points of a source task.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SourceTaskVTable {
+    /// Starts a task; null on failure, with the error written to `out`.
+    pub start: unsafe extern "C" fn(
+        connector: FfiSlice,
+        task: u32,
+        config_json: FfiSlice,
+        offsets_json: FfiSlice,
+        out: *const FfiOutput,
+    ) -> *mut c_void,
+    /// Frees a task made by `start`.
+    pub free: unsafe extern "C" fn(task: *mut c_void),
+    /// Writes available records through `out.source_record`.
+    pub poll:
+        unsafe extern "C" fn(task: *mut c_void, timeout_ms: u64, out: *const FfiOutput) -> i32,
+    /// Kafka acknowledged the record numbered `sequence`.
+    pub commit_record: unsafe extern "C" fn(
+        task: *mut c_void,
+        sequence: u64,
+        metadata: *const FfiRecordMetadata,
+        out: *const FfiOutput,
+    ) -> i32,
+    /// Offsets were committed.
+    pub commit: unsafe extern "C" fn(task: *mut c_void, out: *const FfiOutput) -> i32,
+    /// Stops the task.
+    pub stop: unsafe extern "C" fn(task: *mut c_void, out: *const FfiOutput) -> i32,
+}
+
+/// Entry points of a sink task.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SinkTaskVTable {
+    /// Starts a task; null on failure, with the error written to `out`.
+    pub start: unsafe extern "C" fn(
+        connector: FfiSlice,
+        task: u32,
+        config_json: FfiSlice,
+        out: *const FfiOutput,
+    ) -> *mut c_void,
+    /// Frees a task made by `start`.
+    pub free: unsafe extern "C" fn(task: *mut c_void),
+    /// Partitions assigned.
+    pub open: unsafe extern "C" fn(
+        task: *mut c_void,
+        partitions: *const FfiTopicPartitionOffset,
+        len: usize,
+        out: *const FfiOutput,
+    ) -> i32,
+    /// Partitions revoked.
+    pub close: unsafe extern "C" fn(
+        task: *mut c_void,
+        partitions: *const FfiTopicPartitionOffset,
+        len: usize,
+        out: *const FfiOutput,
+    ) -> i32,
+    /// Records to deliver.
+    pub put: unsafe extern "C" fn(
+        task: *mut c_void,
+        records: *const FfiSinkRecord,
+        len: usize,
+        out: *const FfiOutput,
+    ) -> i32,
+    /// Writes the offsets safe to commit through `out.offset`.
+    pub pre_commit: unsafe extern "C" fn(
+        task: *mut c_void,
+        offsets: *const FfiTopicPartitionOffset,
+        len: usize,
+        out: *const FfiOutput,
+    ) -> i32,
+    /// Stops the task.
+    pub stop: unsafe extern "C" fn(task: *mut c_void, out: *const FfiOutput) -> i32,
+}
+
+/// What a connector library describes about itself. Lives as long as the library (forever).
+#[repr(C)]
+#[derive(Debug)]
+pub struct PluginDescriptor {
+    /// Must equal [`ABI_VERSION`].
+    pub abi_version: u32,
+    /// `size_of::<PluginDescriptor>()` in the plugin, checked by the host.
+    pub struct_size: usize,
+    /// Source or sink.
+    pub kind: PluginKind,
+    /// Full class name, e.g. `ferry.mqtt.MqttSourceConnector`.
+    pub class_name: FfiSlice,
+    /// Short names, comma-separated, e.g. `MqttSourceConnector,MqttSource`.
+    pub aliases: FfiSlice,
+    /// The connector's version.
+    pub version: FfiSlice,
+    /// JSON Schema of the connector's configuration.
+    pub config_schema: FfiSlice,
+    /// Called once after loading, before anything else.
+    pub init: unsafe extern "C" fn(host: *const FfiHost),
+    /// Connector entry points.
+    pub connector: ConnectorVTable,
+    /// Source task entry points (when `kind` is `Source`).
+    pub source_task: Option<SourceTaskVTable>,
+    /// Sink task entry points (when `kind` is `Sink`).
+    pub sink_task: Option<SinkTaskVTable>,
+}
+
+// SAFETY: a descriptor is built once, leaked, never mutated, and points only to 'static data and
+// to entry points that may be called from any thread (one thread per instance at a time).
+unsafe impl Send for PluginDescriptor {}
+// SAFETY: as above.
+unsafe impl Sync for PluginDescriptor {}
+
+/// A descriptor pointer that may sit in a `static`: descriptors are immutable once built.
+#[derive(Debug, Clone, Copy)]
+pub struct DescriptorPtr(pub *const PluginDescriptor);
+// SAFETY: the descriptor is leaked, never mutated after construction, and only read.
+unsafe impl Send for DescriptorPtr {}
+// SAFETY: as above.
+unsafe impl Sync for DescriptorPtr {}
+
+// ---------------------------------------------------------------------------------------------
+// Plugin side: generic glue monomorphised inside each connector library by the export macros.
+// ---------------------------------------------------------------------------------------------
+
+/// Builds the descriptor of a source connector; called once by the exported entry symbol.
+pub fn source_descriptor<C: SourceConnector>(class_name: &'static str) -> DescriptorPtr {
+    descriptor::<C>(
+        class_name,
+        PluginKind::Source,
+        Some(SourceTaskVTable {
+            start: source_task_start::<C::Task>,
+            free: task_free::<SourceTaskState<C::Task>>,
+            poll: source_task_poll::<C::Task>,
+            commit_record: source_task_commit_record::<C::Task>,
+            commit: source_task_commit::<C::Task>,
+            stop: source_task_stop::<C::Task>,
+        }),
+        None,
+    )
+}
+
+/// Builds the descriptor of a sink connector; called once by the exported entry symbol.
+pub fn sink_descriptor<C: SinkConnector>(class_name: &'static str) -> DescriptorPtr {
+    descriptor::<C>(
+        class_name,
+        PluginKind::Sink,
+        None,
+        Some(SinkTaskVTable {
+            start: sink_task_start::<C::Task>,
+            free: task_free::<C::Task>,
+            open: sink_task_open::<C::Task>,
+            close: sink_task_close::<C::Task>,
+            put: sink_task_put::<C::Task>,
+            pre_commit: sink_task_pre_commit::<C::Task>,
+            stop: sink_task_stop::<C::Task>,
+        }),
+    )
+}
+
+fn descriptor<C: Connector>(
+    class_name: &'static str,
+    kind: PluginKind,
+    source_task: Option<SourceTaskVTable>,
+    sink_task: Option<SinkTaskVTable>,
+) -> DescriptorPtr {
+    let leak = |s: String| FfiSlice::new(Box::leak(s.into_boxed_str()).as_bytes());
+    let descriptor = PluginDescriptor {
+        abi_version: ABI_VERSION,
+        struct_size: std::mem::size_of::<PluginDescriptor>(),
+        kind,
+        class_name: FfiSlice::new(class_name.as_bytes()),
+        aliases: leak(aliases_of(class_name).join(",")),
+        version: FfiSlice::new(C::version().as_bytes()),
+        config_schema: leak(crate::config::schema_json::<C::Config>()),
+        init: crate::logging::init,
+        connector: ConnectorVTable {
+            new: connector_new::<C>,
+            free: connector_free::<C>,
+            start: connector_start::<C>,
+            task_configs: connector_task_configs::<C>,
+            stop: connector_stop::<C>,
+            validate: connector_validate::<C>,
+        },
+        source_task,
+        sink_task,
+    };
+    DescriptorPtr(Box::leak(Box::new(descriptor)))
+}
+
+/// Kafka Connect's aliases: the simple class name, and without its `Connector` suffix.
+pub fn aliases_of(class_name: &str) -> Vec<String> {
+    let simple = class_name.rsplit('.').next().unwrap_or(class_name);
+    let mut aliases = vec![simple.to_string()];
+    if let Some(short) = simple.strip_suffix("Connector").filter(|s| !s.is_empty()) {
+        aliases.push(short.to_string());
+    }
+    aliases
+}
+
+/// Runs an entry point's body, turning errors and panics into a status and a message in `out`.
+fn guarded(out: *const FfiOutput, body: impl FnOnce() -> crate::Result<()>) -> i32 {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => STATUS_OK,
+        Ok(Err(error)) => {
+            report(out, &error.to_string());
+            match error {
+                ConnectError::Config { .. } => STATUS_CONFIG,
+                ConnectError::Retriable(_) => STATUS_RETRIABLE,
+                ConnectError::Fatal(_) => STATUS_FATAL,
+            }
+        }
+        Err(panic) => {
+            report(
+                out,
+                &format!("connector panicked: {}", panic_message(&*panic)),
+            );
+            STATUS_PANIC
+        }
+    }
+}
+
+fn report(out: *const FfiOutput, message: &str) {
+    // SAFETY: the host passes a valid FfiOutput for the whole call (or null, checked here).
+    if let Some(out) = unsafe { out.as_ref() } {
+        // SAFETY: the callback copies the borrowed message before returning.
+        unsafe { (out.error)(out.ctx, FfiSlice::new(message.as_bytes())) };
+    }
+}
+
+fn write_json(out: *const FfiOutput, value: &Value) {
+    let text = value.to_string();
+    // SAFETY: the host passes a valid FfiOutput for the whole call.
+    if let Some(out) = unsafe { out.as_ref() } {
+        // SAFETY: the callback copies the borrowed bytes before returning.
+        unsafe { (out.json)(out.ctx, FfiSlice::new(text.as_bytes())) };
+    }
+}
+
+/// The text of a caught panic payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic payload".to_string())
+}
+
+/// Reads a JSON object of string values (numbers and booleans are stringified).
+fn config_from(json: FfiSlice) -> crate::Result<ConfigMap> {
+    // SAFETY: the host passes bytes valid for the call.
+    let bytes = unsafe { json.as_bytes() };
+    let value: serde_json::Map<String, Value> = serde_json::from_slice(bytes)
+        .map_err(|e| ConnectError::fatal(format!("worker sent an unreadable config: {e}")))?;
+    Ok(value
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, text)
+        })
+        .collect())
+}
+
+/// # Safety
+/// `ptr` must come from `Box::<T>::into_raw` and not be used afterwards.
+unsafe fn free_box<T>(ptr: *mut c_void) {
+    if !ptr.is_null() {
+        // SAFETY: guaranteed by the caller; a panic in Drop is contained.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(ptr as *mut T) })
+        }));
+    }
+}
+
+/// # Safety
+/// `ptr` must come from `Box::<T>::into_raw` and be used by one thread at a time.
+unsafe fn borrow_mut<'a, T>(ptr: *mut c_void) -> crate::Result<&'a mut T> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (ptr as *mut T).as_mut() }
+        .ok_or_else(|| ConnectError::fatal("worker passed a null instance"))
+}
+
+unsafe extern "C" fn connector_new<C: Connector>(
+    name: FfiSlice,
+    context: HostConnectorContext,
+) -> *mut c_void {
+    catch_unwind(|| {
+        // SAFETY: the host passes a name valid for the call; it is copied.
+        let name = unsafe { name.to_string_lossy() };
+        let connector = ConnectorState::<C> {
+            connector: C::new(),
+            context: ConnectorContext::from_host(name, context),
+        };
+        Box::into_raw(Box::new(connector)) as *mut c_void
+    })
+    .unwrap_or(ptr::null_mut())
+}
+
+struct ConnectorState<C> {
+    connector: C,
+    context: ConnectorContext,
+}
+
+unsafe extern "C" fn connector_free<C: Connector>(connector: *mut c_void) {
+    // SAFETY: the host frees each instance it got from `new` once.
+    unsafe { free_box::<ConnectorState<C>>(connector) }
+}
+
+unsafe extern "C" fn connector_start<C: Connector>(
+    connector: *mut c_void,
+    config_json: FfiSlice,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let state = unsafe { borrow_mut::<ConnectorState<C>>(connector) }?;
+        let config = config_from(config_json)?;
+        let context = state.context.clone();
+        state.connector.start(context, &config)
+    })
+}
+
+unsafe extern "C" fn connector_task_configs<C: Connector>(
+    connector: *mut c_void,
+    max_tasks: u32,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let state = unsafe { borrow_mut::<ConnectorState<C>>(connector) }?;
+        let configs = state.connector.task_configs(max_tasks.max(1) as usize)?;
+        let json = serde_json::to_value(&configs).unwrap_or(Value::Null);
+        write_json(out, &json);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn connector_stop<C: Connector>(
+    connector: *mut c_void,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let state = unsafe { borrow_mut::<ConnectorState<C>>(connector) }?;
+        state.connector.stop();
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn connector_validate<C: Connector>(
+    config_json: FfiSlice,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        let config = config_from(config_json)?;
+        let issues: Vec<Value> = C::validate(&config)
+            .into_iter()
+            .map(|ConfigIssue { field, message }| {
+                serde_json::json!({"field": field, "message": message})
+            })
+            .collect();
+        write_json(out, &Value::Array(issues));
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn task_free<T>(task: *mut c_void) {
+    // SAFETY: the host frees each instance it got from `start` once.
+    unsafe { free_box::<T>(task) }
+}
+
+/// A source task and the records Kafka has not acknowledged yet, by sequence number.
+struct SourceTaskState<T> {
+    task: T,
+    next_sequence: u64,
+    unacknowledged: HashMap<u64, SourceRecord>,
+}
+
+fn task_context(connector: FfiSlice, task: u32) -> TaskContext {
+    TaskContext {
+        // SAFETY: the host passes a name valid for the call; it is copied.
+        connector: unsafe { connector.to_string_lossy() },
+        task,
+    }
+}
+
+fn offsets_from(json: FfiSlice) -> crate::Result<OffsetReader> {
+    // SAFETY: the host passes bytes valid for the call.
+    let bytes = unsafe { json.as_bytes() };
+    if bytes.is_empty() {
+        return Ok(OffsetReader::default());
+    }
+    let entries: Vec<Value> = serde_json::from_slice(bytes)
+        .map_err(|e| ConnectError::fatal(format!("worker sent unreadable offsets: {e}")))?;
+    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
+    Ok(OffsetReader::new(entries.iter().map(|e| SourceOffset {
+        partition: object(e.get("partition")),
+        offset: object(e.get("offset")),
+    })))
+}
+
+unsafe extern "C" fn source_task_start<T: SourceTask>(
+    connector: FfiSlice,
+    task: u32,
+    config_json: FfiSlice,
+    offsets_json: FfiSlice,
+    out: *const FfiOutput,
+) -> *mut c_void {
+    let mut instance = ptr::null_mut();
+    guarded(out, || {
+        let context = task_context(connector, task);
+        let config = config_from(config_json)?;
+        let offsets = offsets_from(offsets_json)?;
+        let state = SourceTaskState {
+            task: T::start(context, &config, &offsets)?,
+            next_sequence: 0,
+            unacknowledged: HashMap::new(),
+        };
+        instance = Box::into_raw(Box::new(state)) as *mut c_void;
+        Ok(())
+    });
+    instance
+}
+
+fn json_object_bytes(map: &crate::JsonMap) -> Vec<u8> {
+    if map.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(map).unwrap_or_default()
+    }
+}
+
+unsafe extern "C" fn source_task_poll<T: SourceTask>(
+    task: *mut c_void,
+    timeout_ms: u64,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let state = unsafe { borrow_mut::<SourceTaskState<T>>(task) }?;
+        // SAFETY: the host passes a valid FfiOutput for the whole call.
+        let out = unsafe { out.as_ref() }
+            .ok_or_else(|| ConnectError::fatal("worker passed no output"))?;
+        for record in state.task.poll(Duration::from_millis(timeout_ms))? {
+            let sequence = state.next_sequence;
+            state.next_sequence += 1;
+            let partition = json_object_bytes(&record.source_partition);
+            let offset = json_object_bytes(&record.source_offset);
+            let headers: Vec<FfiHeader> = record
+                .headers
+                .iter()
+                .map(|h| FfiHeader {
+                    name: FfiSlice::new(h.name.as_bytes()),
+                    value: FfiSlice::new(&h.value),
+                })
+                .collect();
+            let ffi = FfiSourceRecord {
+                source_partition: FfiSlice::new(&partition),
+                source_offset: FfiSlice::new(&offset),
+                topic: FfiSlice::new(record.topic.as_bytes()),
+                partition: record.partition.unwrap_or(-1),
+                key: FfiSlice::optional(record.key.as_deref()),
+                value: FfiSlice::optional(record.value.as_deref()),
+                headers: headers.as_ptr(),
+                headers_len: headers.len(),
+                timestamp_ms: record.timestamp_ms.unwrap_or(-1),
+                sequence,
+            };
+            // SAFETY: `ffi` and everything it borrows live until the host's copy returns.
+            unsafe { (out.source_record)(out.ctx, &ffi) };
+            state.unacknowledged.insert(sequence, record);
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn source_task_commit_record<T: SourceTask>(
+    task: *mut c_void,
+    sequence: u64,
+    metadata: *const FfiRecordMetadata,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let state = unsafe { borrow_mut::<SourceTaskState<T>>(task) }?;
+        // SAFETY: the host passes valid metadata for the call.
+        let metadata = unsafe { metadata.as_ref() }
+            .ok_or_else(|| ConnectError::fatal("worker passed no record metadata"))?;
+        let metadata = RecordMetadata {
+            // SAFETY: the topic bytes are valid for the call; they are copied.
+            topic: unsafe { metadata.topic.to_string_lossy() },
+            partition: metadata.partition,
+            offset: metadata.offset,
+            timestamp_ms: (metadata.timestamp_ms >= 0).then_some(metadata.timestamp_ms),
+        };
+        match state.unacknowledged.remove(&sequence) {
+            Some(record) => state.task.commit_record(record, &metadata),
+            None => Err(ConnectError::fatal(format!(
+                "worker acknowledged unknown record sequence {sequence}"
+            ))),
+        }
+    })
+}
+
+unsafe extern "C" fn source_task_commit<T: SourceTask>(
+    task: *mut c_void,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let state = unsafe { borrow_mut::<SourceTaskState<T>>(task) }?;
+        state.task.commit()
+    })
+}
+
+unsafe extern "C" fn source_task_stop<T: SourceTask>(
+    task: *mut c_void,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let state = unsafe { borrow_mut::<SourceTaskState<T>>(task) }?;
+        state.task.stop();
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn sink_task_start<T: SinkTask>(
+    connector: FfiSlice,
+    task: u32,
+    config_json: FfiSlice,
+    out: *const FfiOutput,
+) -> *mut c_void {
+    let mut instance = ptr::null_mut();
+    guarded(out, || {
+        let context = task_context(connector, task);
+        let config = config_from(config_json)?;
+        instance = Box::into_raw(Box::new(T::start(context, &config)?)) as *mut c_void;
+        Ok(())
+    });
+    instance
+}
+
+/// # Safety
+/// `items` must point to `len` valid entries for the call (or be null with `len` 0).
+unsafe fn slice_of<'a, T>(items: *const T, len: usize) -> &'a [T] {
+    if items.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts(items, len) }
+    }
+}
+
+fn topic_partition_offsets(
+    items: *const FfiTopicPartitionOffset,
+    len: usize,
+) -> Vec<TopicPartitionOffset> {
+    // SAFETY: the host passes `len` entries valid for the call; they are copied.
+    unsafe { slice_of(items, len) }
+        .iter()
+        .map(|tpo| TopicPartitionOffset {
+            // SAFETY: as above.
+            topic: unsafe { tpo.topic.to_string_lossy() },
+            partition: tpo.partition,
+            offset: tpo.offset,
+        })
+        .collect()
+}
+
+fn topic_partitions(items: *const FfiTopicPartitionOffset, len: usize) -> Vec<TopicPartition> {
+    topic_partition_offsets(items, len)
+        .into_iter()
+        .map(|tpo| TopicPartition {
+            topic: tpo.topic,
+            partition: tpo.partition,
+        })
+        .collect()
+}
+
+unsafe extern "C" fn sink_task_open<T: SinkTask>(
+    task: *mut c_void,
+    partitions: *const FfiTopicPartitionOffset,
+    len: usize,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let task = unsafe { borrow_mut::<T>(task) }?;
+        task.open(&topic_partitions(partitions, len))
+    })
+}
+
+unsafe extern "C" fn sink_task_close<T: SinkTask>(
+    task: *mut c_void,
+    partitions: *const FfiTopicPartitionOffset,
+    len: usize,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let task = unsafe { borrow_mut::<T>(task) }?;
+        task.close(&topic_partitions(partitions, len))
+    })
+}
+
+unsafe extern "C" fn sink_task_put<T: SinkTask>(
+    task: *mut c_void,
+    records: *const FfiSinkRecord,
+    len: usize,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let task = unsafe { borrow_mut::<T>(task) }?;
+        // SAFETY: the host passes `len` records valid for the call; they are copied.
+        let records = unsafe { slice_of(records, len) }
+            .iter()
+            // SAFETY: as above.
+            .map(|r| unsafe { sink_record_from(r) })
+            .collect();
+        task.put(records)
+    })
+}
+
+/// # Safety
+/// Every slice in `record` must be valid for the call.
+unsafe fn sink_record_from(record: &FfiSinkRecord) -> SinkRecord {
+    // SAFETY: guaranteed by the caller.
+    let headers = unsafe { slice_of(record.headers, record.headers_len) };
+    SinkRecord {
+        // SAFETY: guaranteed by the caller; everything is copied.
+        topic: unsafe { record.topic.to_string_lossy() },
+        partition: record.partition,
+        offset: record.offset,
+        // SAFETY: as above.
+        key: unsafe { record.key.as_option() }.map(<[u8]>::to_vec),
+        // SAFETY: as above.
+        value: unsafe { record.value.as_option() }.map(<[u8]>::to_vec),
+        headers: headers
+            .iter()
+            .map(|h| Header {
+                // SAFETY: as above.
+                name: unsafe { h.name.to_string_lossy() },
+                // SAFETY: as above.
+                value: unsafe { h.value.as_bytes() }.to_vec(),
+            })
+            .collect(),
+        timestamp_ms: (record.timestamp_ms >= 0).then_some(record.timestamp_ms),
+    }
+}
+
+unsafe extern "C" fn sink_task_pre_commit<T: SinkTask>(
+    task: *mut c_void,
+    offsets: *const FfiTopicPartitionOffset,
+    len: usize,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let task = unsafe { borrow_mut::<T>(task) }?;
+        let safe = task.pre_commit(&topic_partition_offsets(offsets, len))?;
+        // SAFETY: the host passes a valid FfiOutput for the whole call.
+        let out = unsafe { out.as_ref() }
+            .ok_or_else(|| ConnectError::fatal("worker passed no output"))?;
+        for tpo in &safe {
+            let ffi = FfiTopicPartitionOffset {
+                topic: FfiSlice::new(tpo.topic.as_bytes()),
+                partition: tpo.partition,
+                offset: tpo.offset,
+            };
+            // SAFETY: `ffi` borrows `safe`, alive until the host's copy returns.
+            unsafe { (out.offset)(out.ctx, &ffi) };
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn sink_task_stop<T: SinkTask>(task: *mut c_void, out: *const FfiOutput) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let task = unsafe { borrow_mut::<T>(task) }?;
+        task.stop();
+        Ok(())
+    })
+}

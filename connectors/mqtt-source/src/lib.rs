@@ -1,0 +1,1 @@
+//! Placeholder: the connector arrives with its own issue.

@@ -1,0 +1,3 @@
+//! The Ferry worker: loads connector plugins, runs their tasks, serves the REST API.
+
+pub mod plugins;

@@ -1,0 +1,121 @@
+//! Opens one library and reads its descriptor, after checking its ABI version.
+#![allow(unsafe_code)]
+
+use std::path::Path;
+
+use ferry_api::abi::{
+    FfiHost, FfiSlice, PluginDescriptor, PluginKind, ABI_VERSION, ABI_VERSION_SYMBOL,
+    DESCRIPTOR_SYMBOL,
+};
+use libloading::Library;
+
+use super::{ConnectorType, LoadError, Plugin};
+
+const API_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Loads the plugin in `path`, or says why not.
+pub(super) fn load(path: &Path) -> Result<Plugin, LoadError> {
+    // SAFETY: loading runs the library's initialisers; plugins on plugin.path are trusted code,
+    // as documented for operators.
+    let library = unsafe { Library::new(path) }.map_err(|e| LoadError::NotLoadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+
+    // SAFETY: every ABI version declares this symbol as `extern "C" fn() -> u32`.
+    let abi_version =
+        unsafe { library.get::<extern "C" fn() -> u32>(ABI_VERSION_SYMBOL.as_bytes()) }.map_err(
+            |_| LoadError::NotAPlugin {
+                path: path.to_path_buf(),
+                symbol: ABI_VERSION_SYMBOL,
+            },
+        )?;
+    let found = abi_version();
+    if found != ABI_VERSION {
+        return Err(LoadError::IncompatibleAbi {
+            path: path.to_path_buf(),
+            found,
+            supported: ABI_VERSION,
+            api_version: API_VERSION,
+        });
+    }
+    let bad = |reason: String| LoadError::BadDescriptor {
+        path: path.to_path_buf(),
+        reason,
+        api_version: API_VERSION,
+    };
+
+    // SAFETY: ABI version 1 declares the descriptor symbol with exactly this signature.
+    let entry = unsafe {
+        library.get::<extern "C" fn() -> *const PluginDescriptor>(DESCRIPTOR_SYMBOL.as_bytes())
+    }
+    .map_err(|_| bad(format!("the `{DESCRIPTOR_SYMBOL}` symbol is missing")))?;
+    // SAFETY: the descriptor is leaked by the plugin and lives as long as the library, which is
+    // never unloaded (leaked below).
+    let descriptor: &'static PluginDescriptor = unsafe { entry().as_ref() }
+        .ok_or_else(|| bad("its descriptor could not be built".to_string()))?;
+    if descriptor.abi_version != ABI_VERSION
+        || descriptor.struct_size != std::mem::size_of::<PluginDescriptor>()
+    {
+        return Err(bad(format!(
+            "its descriptor has ABI {} and size {} (expected {ABI_VERSION} and {})",
+            descriptor.abi_version,
+            descriptor.struct_size,
+            std::mem::size_of::<PluginDescriptor>()
+        )));
+    }
+
+    let text = |slice: FfiSlice| {
+        // SAFETY: descriptor strings are 'static in the plugin (literals or leaked).
+        unsafe { slice.to_string_lossy() }
+    };
+    let kind = match (
+        descriptor.kind,
+        &descriptor.source_task,
+        &descriptor.sink_task,
+    ) {
+        (PluginKind::Source, Some(_), _) => ConnectorType::Source,
+        (PluginKind::Sink, _, Some(_)) => ConnectorType::Sink,
+        _ => return Err(bad("its descriptor lacks the task entry points".to_string())),
+    };
+    let config_schema = serde_json::from_str(&text(descriptor.config_schema))
+        .map_err(|e| bad(format!("its config schema is not JSON ({e})")))?;
+
+    // SAFETY: `init` is called once, before any other entry point, with a host that lives forever.
+    unsafe { (descriptor.init)(&HOST) };
+    // Never unload: the plugin's threads may outlive any handle we hold.
+    std::mem::forget(library);
+
+    Ok(Plugin {
+        path: path.to_path_buf(),
+        class_name: text(descriptor.class_name),
+        aliases: text(descriptor.aliases)
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect(),
+        version: text(descriptor.version),
+        kind,
+        config_schema,
+        descriptor,
+    })
+}
+
+static HOST: FfiHost = FfiHost {
+    max_level: 5,
+    log: plugin_log,
+};
+
+/// Re-emits a plugin's log line in the worker's log, inside the calling thread's span (the task
+/// thread's span names the connector and task).
+extern "C" fn plugin_log(level: u8, target: FfiSlice, message: FfiSlice) {
+    // SAFETY: the plugin passes slices valid for the call; they are copied here.
+    let (target, message) = unsafe { (target.to_string_lossy(), message.to_string_lossy()) };
+    match level {
+        1 => tracing::error!(target: "ferry::plugin", plugin = %target, "{message}"),
+        2 => tracing::warn!(target: "ferry::plugin", plugin = %target, "{message}"),
+        3 => tracing::info!(target: "ferry::plugin", plugin = %target, "{message}"),
+        4 => tracing::debug!(target: "ferry::plugin", plugin = %target, "{message}"),
+        _ => tracing::trace!(target: "ferry::plugin", plugin = %target, "{message}"),
+    }
+}

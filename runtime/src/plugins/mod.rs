@@ -1,0 +1,193 @@
+//! Finds connector libraries on `plugin.path` and loads them.
+//!
+//! Each directory of `plugin.path` is scanned (with one level of sub-directories, so a plugin may
+//! sit in a folder of its own) for shared libraries. A library is read in two steps: first the
+//! unversioned `ferry_plugin_abi_version` symbol, and only when it names the ABI this worker
+//! speaks, the versioned descriptor. Anything else is skipped with one line that says why and what
+//! to do; the worker goes on with the libraries that loaded. Libraries are never unloaded: a
+//! plugin's threads may still run its code, and upgrading a plugin means restarting the worker.
+//!
+//! Loading a library runs its initialisers: plugins are trusted code, as jars are in Kafka Connect.
+
+mod instance;
+mod loader;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use instance::{
+    ConnectorEvents, ConnectorInstance, PolledRecord, SinkTaskInstance, SourceTaskInstance,
+};
+
+/// Whether a plugin is a source or a sink connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorType {
+    /// Reads from an external system into Kafka.
+    Source,
+    /// Writes from Kafka to an external system.
+    Sink,
+}
+
+/// A loaded connector library.
+pub struct Plugin {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// Full class name, as in `connector.class`.
+    pub class_name: String,
+    /// Short names accepted in `connector.class`.
+    pub aliases: Vec<String>,
+    /// The connector's version.
+    pub version: String,
+    /// Source or sink.
+    pub kind: ConnectorType,
+    /// JSON Schema of its configuration.
+    pub config_schema: serde_json::Value,
+    pub(crate) descriptor: &'static ferry_api::abi::PluginDescriptor,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("class_name", &self.class_name)
+            .field("aliases", &self.aliases)
+            .field("version", &self.version)
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Plugin {
+    /// True when `name` is this plugin's class name or one of its aliases.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.class_name == name || self.aliases.iter().any(|a| a == name)
+    }
+}
+
+/// Why a file on `plugin.path` was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The dynamic loader refused the file.
+    #[error("skipping {path}: cannot load it as a shared library ({reason}); remove it from plugin.path or rebuild it for this platform")]
+    NotLoadable {
+        /// The file.
+        path: PathBuf,
+        /// The loader's message.
+        reason: String,
+    },
+    /// A shared library without Ferry's entry symbol.
+    #[error("skipping {path}: not a Ferry plugin (no `{symbol}` symbol); remove it from plugin.path, or export the connector with ferry_api::export_source!/export_sink!")]
+    NotAPlugin {
+        /// The file.
+        path: PathBuf,
+        /// The missing symbol.
+        symbol: &'static str,
+    },
+    /// A Ferry plugin built against another ABI.
+    #[error("skipping {path}: built against Ferry plugin ABI {found}, this worker supports ABI {supported}; rebuild the connector against ferry-api {api_version}")]
+    IncompatibleAbi {
+        /// The file.
+        path: PathBuf,
+        /// The ABI the library was built against.
+        found: u32,
+        /// The ABI this worker speaks.
+        supported: u32,
+        /// The API crate version to rebuild against.
+        api_version: &'static str,
+    },
+    /// The library's descriptor is unusable.
+    #[error("skipping {path}: {reason}; rebuild the connector against ferry-api {api_version}")]
+    BadDescriptor {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// The API crate version to rebuild against.
+        api_version: &'static str,
+    },
+    /// Another library already provides this class.
+    #[error("skipping {path}: connector class {class_name} is already provided by {first}; keep one of them on plugin.path")]
+    Duplicate {
+        /// The file.
+        path: PathBuf,
+        /// The class both provide.
+        class_name: String,
+        /// The file that was loaded first.
+        first: PathBuf,
+    },
+}
+
+/// The connector plugins this worker can run.
+#[derive(Debug, Default, Clone)]
+pub struct PluginRegistry {
+    plugins: Vec<Arc<Plugin>>,
+}
+
+impl PluginRegistry {
+    /// Scans `plugin_path` and loads every Ferry plugin found; the failures come back too, so the
+    /// caller can log them. Files are visited in name order, so the outcome is reproducible.
+    pub fn scan(plugin_path: &[PathBuf]) -> (PluginRegistry, Vec<LoadError>) {
+        let mut registry = PluginRegistry::default();
+        let mut failures = Vec::new();
+        for file in plugin_path.iter().flat_map(|dir| library_files(dir)) {
+            match loader::load(&file) {
+                Ok(plugin) => {
+                    if let Some(first) = registry.find(&plugin.class_name) {
+                        failures.push(LoadError::Duplicate {
+                            path: file,
+                            class_name: plugin.class_name.clone(),
+                            first: first.path.clone(),
+                        });
+                    } else {
+                        registry.plugins.push(Arc::new(plugin));
+                    }
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        (registry, failures)
+    }
+
+    /// The plugin for a class name or alias.
+    pub fn find(&self, class_or_alias: &str) -> Option<Arc<Plugin>> {
+        self.plugins
+            .iter()
+            .find(|p| p.class_name == class_or_alias)
+            .or_else(|| self.plugins.iter().find(|p| p.answers_to(class_or_alias)))
+            .cloned()
+    }
+
+    /// All loaded plugins, in load order.
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        &self.plugins
+    }
+}
+
+/// Shared libraries in `dir` and its immediate sub-directories, sorted by path.
+fn library_files(dir: &Path) -> Vec<PathBuf> {
+    let is_library = |p: &Path| {
+        p.is_file()
+            && p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
+    };
+    let entries = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    let mut found = Vec::new();
+    if is_library(dir) {
+        found.push(dir.to_path_buf());
+    }
+    for entry in entries(dir) {
+        if entry.is_dir() {
+            found.extend(entries(&entry).into_iter().filter(|p| is_library(p)));
+        } else if is_library(&entry) {
+            found.push(entry);
+        }
+    }
+    found.sort();
+    found
+}

@@ -1,0 +1,236 @@
+//! Loads real connector libraries built by the workspace through the plugin loader.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_api::{ConfigMap, ConnectError, RecordMetadata, SinkRecord, SourceOffset};
+use ferry_runtime::plugins::{
+    ConnectorEvents, ConnectorInstance, ConnectorType, LoadError, PluginRegistry, SinkTaskInstance,
+    SourceTaskInstance,
+};
+use serde_json::json;
+
+fn config(pairs: &[(&str, &str)]) -> ConfigMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+struct NoEvents;
+impl ConnectorEvents for NoEvents {
+    fn request_task_reconfiguration(&self) {}
+    fn raise_error(&self, _: String) {}
+}
+
+fn registry(crate_names: &[&str]) -> (PluginRegistry, Vec<LoadError>, tempfile::TempDir) {
+    let dir = support::plugin_dir(crate_names);
+    let (registry, failures) = PluginRegistry::scan(&[dir.path().to_path_buf()]);
+    (registry, failures, dir)
+}
+
+#[test]
+fn reads_descriptor_schema_and_aliases_of_the_example_connector() {
+    let (registry, failures, _dir) = registry(&["sequence_connector"]);
+    assert!(failures.is_empty(), "{failures:?}");
+    let plugin = registry
+        .find("com.example.SequenceSourceConnector")
+        .unwrap();
+    assert_eq!(plugin.kind, ConnectorType::Source);
+    assert_eq!(plugin.version, "0.1.0");
+    assert_eq!(
+        plugin.aliases,
+        ["SequenceSourceConnector", "SequenceSource"]
+    );
+    for alias in ["SequenceSourceConnector", "SequenceSource"] {
+        assert_eq!(registry.find(alias).unwrap().class_name, plugin.class_name);
+    }
+    assert!(registry.find("Sequence").is_none());
+
+    let properties = &plugin.config_schema["properties"];
+    assert_eq!(
+        properties["kafka.topic"]["description"],
+        "Kafka topic the numbered records are written to."
+    );
+    assert_eq!(properties["rate.per.second"]["default"], 10);
+    assert_eq!(plugin.config_schema["required"], json!(["kafka.topic"]));
+}
+
+#[test]
+fn refuses_foreign_abi_and_non_plugins_but_loads_the_rest() {
+    let (registry, failures, dir) = registry(&[
+        "ferry_test_foreign_abi",
+        "ferry_mqtt_source", // an empty placeholder library: no Ferry symbols yet
+        "sequence_connector",
+    ]);
+    std::fs::write(dir.path().join("notes.so"), "not a library").unwrap();
+    let (registry_again, failures_again) = PluginRegistry::scan(&[dir.path().to_path_buf()]);
+
+    assert_eq!(registry.plugins().len(), 1);
+    assert!(registry.find("SequenceSource").is_some());
+    assert_eq!(registry_again.plugins().len(), 1);
+
+    let foreign = failures
+        .iter()
+        .find(|f| matches!(f, LoadError::IncompatibleAbi { .. }))
+        .expect("the foreign ABI library is reported");
+    let line = foreign.to_string();
+    assert!(line.contains("libferry_test_foreign_abi.so"), "{line}");
+    assert!(
+        line.contains("built against Ferry plugin ABI 999"),
+        "{line}"
+    );
+    assert!(line.contains("this worker supports ABI 1"), "{line}");
+    assert!(
+        line.contains("rebuild the connector against ferry-api"),
+        "{line}"
+    );
+    assert!(!line.contains('\n'));
+
+    let not_plugin = failures
+        .iter()
+        .find(|f| matches!(f, LoadError::NotAPlugin { .. }))
+        .expect("the library without Ferry symbols is reported");
+    assert!(not_plugin.to_string().contains("not a Ferry plugin"));
+
+    assert!(failures_again
+        .iter()
+        .any(|f| matches!(f, LoadError::NotLoadable { path, .. } if path.ends_with("notes.so"))));
+}
+
+#[test]
+fn validation_names_each_offending_field() {
+    let (registry, _, _dir) = registry(&["sequence_connector"]);
+    let plugin = registry.find("SequenceSource").unwrap();
+    let issues = plugin
+        .validate(&config(&[
+            ("name", "seq"),
+            ("connector.class", "SequenceSource"),
+            ("rate.per.second", "lots"),
+            ("max.recrods", "5"),
+        ]))
+        .unwrap();
+    let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+    assert_eq!(issues.len(), 3, "{issues:?}");
+    assert!(fields.contains(&"rate.per.second"));
+    assert!(fields.contains(&"kafka.topic"));
+    let typo = issues.iter().find(|i| i.field == "max.recrods").unwrap();
+    assert!(
+        typo.message.contains("did you mean `max.records`"),
+        "{typo:?}"
+    );
+
+    let good = config(&[("kafka.topic", "numbers"), ("rate.per.second", "100")]);
+    assert!(plugin.validate(&good).unwrap().is_empty());
+}
+
+#[test]
+fn source_tasks_resume_from_offsets_and_take_acknowledgements() {
+    let (registry, _, _dir) = registry(&["sequence_connector"]);
+    let plugin = registry.find("SequenceSource").unwrap();
+    let settings = config(&[
+        ("name", "seq"),
+        ("connector.class", "SequenceSource"),
+        ("kafka.topic", "numbers"),
+        ("rate.per.second", "1000"),
+    ]);
+    let mut connector = ConnectorInstance::new(plugin.clone(), "seq", Arc::new(NoEvents)).unwrap();
+    connector.start(&settings).unwrap();
+    let task_configs = connector.task_configs(3).unwrap();
+    assert_eq!(task_configs.len(), 3);
+    connector.stop().unwrap();
+
+    let committed = SourceOffset {
+        partition: json!({"task": 1}).as_object().cloned().unwrap(),
+        offset: json!({"next": 41}).as_object().cloned().unwrap(),
+    };
+    let mut task =
+        SourceTaskInstance::start(plugin, "seq", 1, &task_configs[1], &[committed]).unwrap();
+    let mut records = Vec::new();
+    while records.len() < 5 {
+        records.extend(task.poll(Duration::from_millis(100)).unwrap());
+    }
+    let first = &records[0].record;
+    assert_eq!(first.topic, "numbers");
+    assert_eq!(first.key.as_deref(), Some(&b"1"[..]));
+    let value: serde_json::Value = serde_json::from_slice(first.value.as_deref().unwrap()).unwrap();
+    assert_eq!(value, json!({"task": 1, "seq": 41}));
+    assert_eq!(first.source_offset["next"], 42);
+    assert_eq!(first.source_partition["task"], 1);
+
+    let metadata = RecordMetadata {
+        topic: "numbers".into(),
+        partition: 0,
+        offset: 7,
+        timestamp_ms: None,
+    };
+    task.commit_record(records[0].sequence, &metadata).unwrap();
+    let twice = task
+        .commit_record(records[0].sequence, &metadata)
+        .unwrap_err();
+    assert!(
+        twice.to_string().contains("unknown record sequence"),
+        "{twice}"
+    );
+    task.commit().unwrap();
+    task.stop().unwrap();
+}
+
+#[test]
+fn a_panic_in_poll_or_put_is_an_error_for_that_task_only() {
+    let (registry, failures, _dir) = registry(&[
+        "ferry_test_panicking_source",
+        "ferry_test_panicking_sink",
+        "sequence_connector",
+    ]);
+    assert!(failures.is_empty(), "{failures:?}");
+
+    let source = registry.find("PanickingSource").unwrap();
+    let settings = config(&[("kafka.topic", "t"), ("panic.after", "2")]);
+    let mut task = SourceTaskInstance::start(source, "p", 0, &settings, &[]).unwrap();
+    assert_eq!(task.poll(Duration::from_millis(1)).unwrap().len(), 1);
+    assert_eq!(task.poll(Duration::from_millis(1)).unwrap().len(), 1);
+    let error = task.poll(Duration::from_millis(1)).unwrap_err();
+    assert!(matches!(error, ConnectError::Fatal(_)));
+    assert!(
+        error
+            .to_string()
+            .contains("connector panicked: boom: the panicking source gave up"),
+        "{error}"
+    );
+    // The same instance keeps answering (with the same panic) instead of taking the process down.
+    assert!(task.poll(Duration::from_millis(1)).is_err());
+
+    let sink = registry.find("PanickingSinkConnector").unwrap();
+    assert_eq!(sink.kind, ConnectorType::Sink);
+    let mut sink_task = SinkTaskInstance::start(sink, "s", 0, &ConfigMap::new()).unwrap();
+    let record = SinkRecord {
+        topic: "t".into(),
+        value: Some(b"v".to_vec()),
+        ..SinkRecord::default()
+    };
+    let error = sink_task.put(&[record.clone(), record]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("the panicking sink refused 2 records"),
+        "{error}"
+    );
+
+    // Other connectors in the same process are unaffected.
+    let sequence = registry.find("SequenceSource").unwrap();
+    let mut healthy = SourceTaskInstance::start(
+        sequence,
+        "seq",
+        0,
+        &config(&[("kafka.topic", "n"), ("rate.per.second", "1000")]),
+        &[],
+    )
+    .unwrap();
+    let mut polled = Vec::new();
+    while polled.is_empty() {
+        polled = healthy.poll(Duration::from_millis(50)).unwrap();
+    }
+}
