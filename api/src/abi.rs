@@ -210,6 +210,12 @@ pub struct FfiOutput {
     pub source_record: unsafe extern "C" fn(ctx: *mut c_void, record: *const FfiSourceRecord),
     /// One offset from `pre_commit`.
     pub offset: unsafe extern "C" fn(ctx: *mut c_void, offset: *const FfiTopicPartitionOffset),
+    /// A record `put` could not write: its position and the reason (UTF-8).
+    pub errant_record: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        record: *const FfiTopicPartitionOffset,
+        reason: FfiSlice,
+    ),
 }
 
 /// Services the worker offers every plugin, given once at load.
@@ -902,7 +908,21 @@ unsafe extern "C" fn sink_task_put<T: SinkTask>(
             // SAFETY: as above.
             .map(|r| unsafe { sink_record_from(r) })
             .collect();
-        task.put(records)
+        let mut errant = crate::ErrantRecords::default();
+        let result = task.put(records, &mut errant);
+        // SAFETY: the host passes a valid FfiOutput for the whole call.
+        if let Some(out) = unsafe { out.as_ref() } {
+            for (position, reason) in errant.reports() {
+                let ffi = FfiTopicPartitionOffset {
+                    topic: FfiSlice::new(position.topic.as_bytes()),
+                    partition: position.partition,
+                    offset: position.offset,
+                };
+                // SAFETY: `ffi` and the reason live until the host's copy returns.
+                unsafe { (out.errant_record)(out.ctx, &ffi, FfiSlice::new(reason.as_bytes())) };
+            }
+        }
+        result
     })
 }
 

@@ -140,7 +140,11 @@ pub trait SinkTask: Send + 'static {
     }
 
     /// Delivers records read from Kafka. Writing them may happen later, in `flush`.
-    fn put(&mut self, records: Vec<SinkRecord>) -> Result<()>;
+    ///
+    /// A record that can never be written (say, a field the topic template needs is missing) is
+    /// handed to `errant` instead of failing the whole call: the worker applies the connector's
+    /// `errors.tolerance` (fail the task, or skip it and write it to the dead-letter topic).
+    fn put(&mut self, records: Vec<SinkRecord>, errant: &mut ErrantRecords) -> Result<()>;
 
     /// Makes everything `put` so far durable in the external system.
     fn flush(&mut self, offsets: &[TopicPartitionOffset]) -> Result<()> {
@@ -160,6 +164,29 @@ pub trait SinkTask: Send + 'static {
 
     /// Stops the task; release connections here.
     fn stop(&mut self) {}
+}
+
+/// Records a sink task could not write, reported during [`SinkTask::put`].
+#[derive(Debug, Default)]
+pub struct ErrantRecords {
+    reports: Vec<(TopicPartitionOffset, String)>,
+}
+
+impl ErrantRecords {
+    /// Reports `record` as impossible to write, with the reason.
+    pub fn report(&mut self, record: &SinkRecord, error: impl std::fmt::Display) {
+        let position = TopicPartitionOffset {
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+        };
+        self.reports.push((position, error.to_string()));
+    }
+
+    /// The reports so far: record position and reason.
+    pub fn reports(&self) -> &[(TopicPartitionOffset, String)] {
+        &self.reports
+    }
 }
 
 /// Identifies a task to the connector code.

@@ -1,3 +1,10 @@
 //! The Ferry worker: loads connector plugins, runs their tasks, serves the REST API.
 
+pub mod config;
+pub mod herder;
+pub mod metrics;
 pub mod plugins;
+pub mod rest;
+pub mod standalone;
+pub mod store;
+pub mod worker;

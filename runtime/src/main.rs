@@ -1,10 +1,14 @@
-//! `ferry`: the worker's command line. Parses, loads configuration, hands over.
+//! `ferry`: the worker's command line. Parses, sets up logging, hands over.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::Result;
 use clap::{Parser, Subcommand};
 use ferry_runtime::plugins::PluginRegistry;
+use ferry_runtime::rest::LogLevels;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter};
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +23,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a standalone worker: every connector on this worker, configs kept in its state.dir.
+    Standalone {
+        /// The worker configuration (YAML).
+        worker_config: PathBuf,
+        /// Connector configurations to create or update at start (JSON or YAML).
+        connectors: Vec<PathBuf>,
+    },
     /// List the connector plugins found on a plugin path, and why any library was skipped.
     Plugins {
         /// Directories to scan (Kafka Connect's `plugin.path`).
@@ -27,29 +38,72 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+/// Logs to stderr; the level comes from RUST_LOG (default info) and can change at runtime
+/// through `/admin/loggers`.
+fn init_logging() -> LogLevels {
+    let initial = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string());
+    let filter = EnvFilter::try_new(&initial).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
-    match Cli::parse().command {
+    let root = initial
+        .split(',')
+        .find(|d| !d.contains('='))
+        .unwrap_or("info")
+        .to_string();
+    LogLevels::new(
+        &root,
+        Box::new(move |directives| {
+            let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+            handle.reload(filter).map_err(|e| e.to_string())
+        }),
+    )
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_levels = init_logging();
+    match cli.command {
+        Command::Standalone {
+            worker_config,
+            connectors,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            match runtime.block_on(ferry_runtime::standalone::run(
+                &worker_config,
+                &connectors,
+                log_levels,
+            )) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Plugins { plugin_path } => {
             let (registry, failures) = PluginRegistry::scan(&plugin_path);
             for failure in &failures {
-                tracing::warn!("{failure}");
+                eprintln!("warning: {failure}");
             }
             for plugin in registry.plugins() {
+                let kind = serde_json::to_value(plugin.kind).unwrap_or_default();
                 println!(
                     "{:<6} {:<45} {:<10} aliases: {}  ({})",
-                    serde_json::to_value(plugin.kind)?.as_str().unwrap_or(""),
+                    kind.as_str().unwrap_or(""),
                     plugin.class_name,
                     plugin.version,
                     plugin.aliases.join(", "),
                     plugin.path.display()
                 );
             }
-            Ok(())
+            ExitCode::SUCCESS
         }
     }
 }

@@ -47,6 +47,7 @@ struct CallOutput {
     json: Option<Vec<u8>>,
     records: Vec<PolledRecord>,
     offsets: Vec<TopicPartitionOffset>,
+    errant: Vec<(TopicPartitionOffset, String)>,
 }
 
 impl CallOutput {
@@ -57,6 +58,7 @@ impl CallOutput {
             json: on_json,
             source_record: on_source_record,
             offset: on_offset,
+            errant_record: on_errant_record,
         }
     }
 
@@ -122,6 +124,28 @@ unsafe extern "C" fn on_offset(ctx: *mut c_void, offset: *const FfiTopicPartitio
         };
         // SAFETY: ctx is the current call's output.
         unsafe { output(ctx).offsets.push(tpo) };
+    }
+}
+
+unsafe extern "C" fn on_errant_record(
+    ctx: *mut c_void,
+    record: *const FfiTopicPartitionOffset,
+    reason: FfiSlice,
+) {
+    // SAFETY: the plugin passes a position and reason valid for the call; both are copied.
+    if let Some(record) = unsafe { record.as_ref() } {
+        let position = TopicPartitionOffset {
+            // SAFETY: as above.
+            topic: unsafe { record.topic.to_string_lossy() },
+            partition: record.partition,
+            offset: record.offset,
+        };
+        // SAFETY: as above; ctx is the current call's output.
+        unsafe {
+            output(ctx)
+                .errant
+                .push((position, reason.to_string_lossy()))
+        };
     }
 }
 
@@ -525,8 +549,11 @@ impl SinkTaskInstance {
         out.result(status)
     }
 
-    /// Delivers records.
-    pub fn put(&mut self, records: &[SinkRecord]) -> Result<(), ConnectError> {
+    /// Delivers records; returns those the task reported as impossible to write, with reasons.
+    pub fn put(
+        &mut self,
+        records: &[SinkRecord],
+    ) -> Result<Vec<(TopicPartitionOffset, String)>, ConnectError> {
         let headers: Vec<Vec<FfiHeader>> = records
             .iter()
             .map(|r| {
@@ -559,7 +586,8 @@ impl SinkTaskInstance {
         let status = unsafe {
             (self.vtable.put)(self.instance, ffi_records.as_ptr(), ffi_records.len(), &ffi)
         };
-        out.result(status)
+        out.result(status)?;
+        Ok(out.errant)
     }
 
     /// Given consumed positions, returns those safe to commit.

@@ -1,8 +1,8 @@
 //! Test fixture: a sink whose task panics in `put`.
 
 use ferry_api::{
-    export_sink, ConfigMap, Connector, ConnectorContext, Result, SinkConnector, SinkRecord,
-    SinkTask, TaskContext,
+    export_sink, ConfigMap, Connector, ConnectorContext, ErrantRecords, Result, SinkConnector,
+    SinkRecord, SinkTask, TaskContext,
 };
 
 /// Configuration of the panicking sink (only runtime keys).
@@ -43,7 +43,7 @@ impl SinkTask for PanickingTask {
         Ok(PanickingTask)
     }
 
-    fn put(&mut self, records: Vec<SinkRecord>) -> Result<()> {
+    fn put(&mut self, records: Vec<SinkRecord>, _: &mut ErrantRecords) -> Result<()> {
         panic!("boom: the panicking sink refused {} records", records.len());
     }
 }

@@ -1,0 +1,50 @@
+//! Configuration: the worker's YAML file and the config providers shared with connector configs.
+
+mod providers;
+mod worker;
+
+use std::path::{Path, PathBuf};
+
+pub use providers::resolve_providers;
+pub use worker::WorkerConfig;
+
+/// Why a configuration was rejected. Each variant names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Not valid YAML.
+    #[error("not valid YAML: {0}")]
+    Syntax(String),
+    /// A setting has a bad value.
+    #[error("`{key}`: {message}")]
+    Invalid {
+        /// The setting.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// Any of the above, in a file.
+    #[error("{path}: {source}")]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// The problem.
+        source: Box<ConfigError>,
+    },
+}
+
+impl ConfigError {
+    fn in_file(self, path: &Path) -> ConfigError {
+        ConfigError::InFile {
+            path: path.to_path_buf(),
+            source: Box::new(self),
+        }
+    }
+}

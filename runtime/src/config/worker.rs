@@ -1,0 +1,278 @@
+//! The worker's own configuration, read from YAML.
+//!
+//! Keys are Kafka Connect's worker property names (`bootstrap.servers`, `plugin.path`, ...), so a
+//! `connect-standalone.properties` translates line by line. Values may reference secrets and the
+//! environment with config providers: `${env:NAME}` and `${file:/path/to/secrets.properties:key}`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::providers::resolve_providers;
+use super::ConfigError;
+
+/// Everything the worker needs to run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Kafka brokers, `host:port,...`.
+    pub bootstrap_servers: String,
+    /// Directories scanned for connector libraries.
+    pub plugin_path: Vec<PathBuf>,
+    /// REST listeners; the first is served and advertised.
+    pub listeners: Vec<String>,
+    /// Compacted topic holding source offsets.
+    pub offset_storage_topic: String,
+    /// Partitions when the worker creates the offsets topic.
+    pub offset_storage_partitions: i32,
+    /// Replication factor when the worker creates internal topics.
+    pub replication_factor: i32,
+    /// Where standalone mode keeps connector configs across restarts.
+    pub state_dir: PathBuf,
+    /// How often acknowledged source offsets are written to Kafka.
+    pub offset_flush_interval: Duration,
+    /// How long a stopping task may take to deliver what it has and commit.
+    pub task_shutdown_graceful_timeout: Duration,
+    /// Restart FAILED tasks automatically (Kafka Connect never does).
+    pub task_restart_enabled: bool,
+    /// First delay before an automatic restart; doubles each time up to the maximum.
+    pub task_restart_backoff_initial: Duration,
+    /// Longest delay between automatic restarts.
+    pub task_restart_backoff_max: Duration,
+    /// librdkafka settings for every producer (`producer.` prefix removed).
+    pub producer_overrides: BTreeMap<String, String>,
+    /// librdkafka settings for every consumer (`consumer.` prefix removed).
+    pub consumer_overrides: BTreeMap<String, String>,
+    /// librdkafka settings for every client (`kafka.` prefix removed), e.g. TLS or SASL.
+    pub client_overrides: BTreeMap<String, String>,
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "plugin.path",
+    "listeners",
+    "offset.storage.topic",
+    "offset.storage.partitions",
+    "replication.factor",
+    "state.dir",
+    "offset.flush.interval.ms",
+    "task.shutdown.graceful.timeout.ms",
+    "task.restart.enabled",
+    "task.restart.backoff.initial.ms",
+    "task.restart.backoff.max.ms",
+];
+
+impl WorkerConfig {
+    /// Reads a worker config file; relative paths in it are relative to the file's directory.
+    pub fn load(path: &Path) -> Result<WorkerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|e| e.in_file(path))
+    }
+
+    /// Parses YAML text; `base` anchors relative paths.
+    pub fn parse(text: &str, base: &Path) -> Result<WorkerConfig, ConfigError> {
+        let raw: BTreeMap<String, serde_yaml::Value> =
+            serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let mut values = BTreeMap::new();
+        for (key, value) in raw {
+            values.insert(
+                key.clone(),
+                resolve_providers(&key, &scalar_or_list(&key, value)?)?,
+            );
+        }
+        Self::from_map(values, base)
+    }
+
+    fn from_map(mut map: BTreeMap<String, String>, base: &Path) -> Result<Self, ConfigError> {
+        let prefixed = |map: &mut BTreeMap<String, String>, prefix: &str| {
+            let keys: Vec<String> = map
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .map(|k| {
+                    let v = map.remove(&k).unwrap_or_default();
+                    (k[prefix.len()..].to_string(), v)
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let producer_overrides = prefixed(&mut map, "producer.");
+        let consumer_overrides = prefixed(&mut map, "consumer.");
+        let client_overrides = prefixed(&mut map, "kafka.");
+        if let Some(unknown) = map.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+            return Err(ConfigError::Invalid {
+                key: unknown.clone(),
+                message: format!(
+                    "unknown worker setting; known ones are {}, and producer.*, consumer.*, kafka.* for librdkafka",
+                    KNOWN_KEYS.join(", ")
+                ),
+            });
+        }
+        let text = |key: &str, default: &str| map.get(key).cloned().unwrap_or(default.to_string());
+        let millis = |key: &str, default: u64| -> Result<Duration, ConfigError> {
+            number(&map, key, default).map(Duration::from_millis)
+        };
+        let path = |p: &str| {
+            let p = PathBuf::from(p.trim());
+            if p.is_absolute() {
+                p
+            } else {
+                base.join(p)
+            }
+        };
+        let bootstrap_servers =
+            map.get("bootstrap.servers")
+                .cloned()
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "bootstrap.servers".into(),
+                    message: "missing; set it to your Kafka brokers, e.g. 127.0.0.1:9092".into(),
+                })?;
+        let listeners: Vec<String> = list(&text("listeners", "http://127.0.0.1:8083"));
+        for listener in &listeners {
+            if !listener.starts_with("http://") {
+                return Err(ConfigError::Invalid {
+                    key: "listeners".into(),
+                    message: format!(
+                        "`{listener}` is not an http:// URL, e.g. http://127.0.0.1:8083"
+                    ),
+                });
+            }
+        }
+        Ok(WorkerConfig {
+            bootstrap_servers,
+            plugin_path: list(&text("plugin.path", ""))
+                .iter()
+                .map(|p| path(p))
+                .collect(),
+            listeners,
+            offset_storage_topic: text("offset.storage.topic", "connect-offsets"),
+            offset_storage_partitions: number(&map, "offset.storage.partitions", 25)? as i32,
+            replication_factor: number(&map, "replication.factor", 1)? as i32,
+            state_dir: path(&text("state.dir", "ferry-state")),
+            offset_flush_interval: millis("offset.flush.interval.ms", 10_000)?,
+            task_shutdown_graceful_timeout: millis("task.shutdown.graceful.timeout.ms", 5_000)?,
+            task_restart_enabled: boolean(&map, "task.restart.enabled", true)?,
+            task_restart_backoff_initial: millis("task.restart.backoff.initial.ms", 1_000)?,
+            task_restart_backoff_max: millis("task.restart.backoff.max.ms", 60_000)?,
+            producer_overrides,
+            consumer_overrides,
+            client_overrides,
+        })
+    }
+
+    /// The advertised `host:port` of the REST listener: the worker id in statuses.
+    pub fn worker_id(&self) -> String {
+        self.listeners[0]
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// librdkafka settings common to every client: brokers, then `kafka.*` overrides.
+    pub fn kafka_client(&self) -> rdkafka::ClientConfig {
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (k, v) in &self.client_overrides {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+/// YAML scalars become strings; sequences become comma-separated lists.
+fn scalar_or_list(key: &str, value: serde_yaml::Value) -> Result<String, ConfigError> {
+    use serde_yaml::Value;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match &value {
+        Value::Sequence(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<Vec<_>>>()
+            .map(|items| items.join(",")),
+        other => scalar(other),
+    }
+    .ok_or_else(|| ConfigError::Invalid {
+        key: key.to_string(),
+        message: "expected a string, number, boolean or a list of them".into(),
+    })
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn number(map: &BTreeMap<String, String>, key: &str, default: u64) -> Result<u64, ConfigError> {
+    map.get(key).map_or(Ok(default), |v| {
+        v.trim().parse().map_err(|_| ConfigError::Invalid {
+            key: key.to_string(),
+            message: format!("expected a whole number, got `{v}`"),
+        })
+    })
+}
+
+fn boolean(map: &BTreeMap<String, String>, key: &str, default: bool) -> Result<bool, ConfigError> {
+    map.get(key).map_or(Ok(default), |v| match v.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            key: key.to_string(),
+            message: format!("expected true or false, got `{v}`"),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kafka_connect_style_keys_with_defaults() {
+        let config = WorkerConfig::parse(
+            "bootstrap.servers: 127.0.0.1:9092\nplugin.path: [plugins, /opt/ferry]\nproducer.linger.ms: 5\n",
+            Path::new("/etc/ferry"),
+        )
+        .unwrap();
+        assert_eq!(config.bootstrap_servers, "127.0.0.1:9092");
+        assert_eq!(
+            config.plugin_path,
+            [
+                PathBuf::from("/etc/ferry/plugins"),
+                PathBuf::from("/opt/ferry")
+            ]
+        );
+        assert_eq!(config.worker_id(), "127.0.0.1:8083");
+        assert_eq!(config.offset_storage_topic, "connect-offsets");
+        assert_eq!(config.producer_overrides["linger.ms"], "5");
+        assert!(config.task_restart_enabled);
+    }
+
+    #[test]
+    fn names_the_offending_key() {
+        let error = WorkerConfig::parse(
+            "bootstrap.servers: x\noffset.flush.interval.ms: soon\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("offset.flush.interval.ms"),
+            "{error}"
+        );
+        let error = WorkerConfig::parse("bootstrap.server: x\n", Path::new(".")).unwrap_err();
+        assert!(error.to_string().contains("bootstrap.server"), "{error}");
+        let error = WorkerConfig::parse("plugin.path: x\n", Path::new(".")).unwrap_err();
+        assert!(error.to_string().contains("bootstrap.servers"), "{error}");
+    }
+}

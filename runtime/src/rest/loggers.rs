@@ -1,0 +1,118 @@
+//! `/admin/loggers`: read and change log levels at runtime. Logger names are `tracing` targets
+//! (`ferry_runtime::worker`, `ferry::plugin`, ...) and `root`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::{parse_body, ApiError, RestState};
+
+/// Applies a filter directive string such as `info,ferry_runtime::worker=debug`.
+pub type ApplyFilter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Logger name → (level, when it was last set, in ms since the epoch).
+type Levels = BTreeMap<String, (String, Option<u64>)>;
+
+/// The levels set so far, and how to apply them to the running subscriber.
+#[derive(Clone)]
+pub struct LogLevels {
+    levels: Arc<Mutex<Levels>>,
+    apply: Arc<ApplyFilter>,
+}
+
+const LEVELS: &[&str] = &["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"];
+
+impl LogLevels {
+    /// Starts from the root level in effect.
+    pub fn new(root: &str, apply: ApplyFilter) -> Self {
+        let mut levels = BTreeMap::new();
+        levels.insert("root".to_string(), (root.to_uppercase(), None));
+        LogLevels {
+            levels: Arc::new(Mutex::new(levels)),
+            apply: Arc::new(apply),
+        }
+    }
+
+    fn snapshot(&self) -> Levels {
+        self.levels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set(&self, logger: &str, level: &str) -> Result<(), String> {
+        let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut next = levels.clone();
+        next.insert(logger.to_string(), (level.to_string(), Some(now)));
+        let directives: Vec<String> = next
+            .iter()
+            .map(|(name, (level, _))| {
+                let level = level.to_lowercase();
+                if name == "root" {
+                    level
+                } else {
+                    format!("{name}={level}")
+                }
+            })
+            .collect();
+        (self.apply)(&directives.join(","))?;
+        *levels = next;
+        Ok(())
+    }
+}
+
+fn entry(level: &str, modified: Option<u64>) -> Value {
+    json!({"level": level, "last_modified": modified})
+}
+
+pub(super) async fn list(State(state): State<Arc<RestState>>) -> Response {
+    let levels: BTreeMap<String, Value> = state
+        .log_levels
+        .snapshot()
+        .into_iter()
+        .map(|(name, (level, modified))| (name, entry(&level, modified)))
+        .collect();
+    Json(levels).into_response()
+}
+
+pub(super) async fn get(
+    State(state): State<Arc<RestState>>,
+    Path(logger): Path<String>,
+) -> Result<Response, ApiError> {
+    let levels = state.log_levels.snapshot();
+    let (level, modified) = levels.get(&logger).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, format!("Logger {logger} not found."))
+    })?;
+    Ok(Json(entry(level, *modified)).into_response())
+}
+
+pub(super) async fn set(
+    State(state): State<Arc<RestState>>,
+    Path(logger): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = parse_body(&body)?;
+    let level = body["level"]
+        .as_str()
+        .map(str::to_uppercase)
+        .filter(|l| LEVELS.contains(&l.as_str()))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("level must be one of {}", LEVELS.join(", ")))
+        })?;
+    state
+        .log_levels
+        .set(&logger, &level)
+        .map_err(ApiError::bad_request)?;
+    Ok(Json(json!([logger])).into_response())
+}

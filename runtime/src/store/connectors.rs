@@ -1,0 +1,71 @@
+//! Standalone mode's connector configs and target states in the local state directory, so that
+//! connectors created over REST come back after a restart (Kafka Connect standalone forgets them).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ferry_api::ConfigMap;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// One connector as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredConnector {
+    /// The configuration as submitted (config provider references unresolved).
+    pub config: ConfigMap,
+    /// RUNNING, PAUSED or STOPPED.
+    pub target_state: String,
+}
+
+/// `connectors.json` in the state directory, rewritten atomically on each change.
+#[derive(Debug, Clone)]
+pub struct ConnectorFileStore {
+    path: PathBuf,
+}
+
+impl ConnectorFileStore {
+    /// Uses (and creates) `state_dir`.
+    pub fn open(state_dir: &std::path::Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            StoreError::Local(format!(
+                "cannot create state.dir {}: {e}; set state.dir to a writable directory",
+                state_dir.display()
+            ))
+        })?;
+        Ok(ConnectorFileStore {
+            path: state_dir.join("connectors.json"),
+        })
+    }
+
+    /// Every stored connector.
+    pub fn load(&self) -> Result<BTreeMap<String, StoredConnector>, StoreError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::Local(format!(
+                    "{} is not readable ({e}); fix or remove it",
+                    self.path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(StoreError::Local(format!(
+                "cannot read {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Replaces the stored set.
+    pub fn save(&self, connectors: &BTreeMap<String, StoredConnector>) -> Result<(), StoreError> {
+        let text = serde_json::to_vec_pretty(connectors).expect("configs serialize");
+        let temporary = self.path.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(&text)?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, &self.path)
+        };
+        write().map_err(|e| StoreError::Local(format!("cannot write {}: {e}", self.path.display())))
+    }
+}

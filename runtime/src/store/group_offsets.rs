@@ -1,0 +1,108 @@
+//! Sink offsets are ordinary consumer-group offsets of group `connect-<name>`, as in Kafka
+//! Connect, so operators can also read and move them with Kafka's own tools.
+
+use std::time::Duration;
+
+use ferry_api::ConfigMap;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn consumer(client: &ClientConfig, group: &str) -> Result<BaseConsumer, String> {
+    client
+        .clone()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| format!("cannot create a consumer for group {group}: {e}"))
+}
+
+/// The partitions a sink's `topics` / `topics.regex` cover today.
+fn partitions(consumer: &BaseConsumer, config: &ConfigMap) -> Result<TopicPartitionList, String> {
+    let subscription = crate::worker::sink_subscription(config)?;
+    let patterns: Vec<regex::Regex> = subscription
+        .iter()
+        .filter(|s| s.starts_with('^'))
+        .map(|s| {
+            regex::Regex::new(s).map_err(|e| format!("topics.regex is not a valid regex: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let metadata = consumer
+        .fetch_metadata(None, TIMEOUT)
+        .map_err(|e| format!("cannot read topic metadata: {e}"))?;
+    let mut list = TopicPartitionList::new();
+    for topic in metadata.topics() {
+        let name = topic.name();
+        let wanted =
+            subscription.iter().any(|s| s == name) || patterns.iter().any(|p| p.is_match(name));
+        if wanted {
+            for partition in topic.partitions() {
+                list.add_partition(name, partition.id());
+            }
+        }
+    }
+    Ok(list)
+}
+
+/// Committed `(topic, partition, offset)` of the group on the sink's topics.
+pub fn read(
+    client: &ClientConfig,
+    group: &str,
+    config: &ConfigMap,
+) -> Result<Vec<(String, i32, i64)>, String> {
+    let consumer = consumer(client, group)?;
+    let list = partitions(&consumer, config)?;
+    let committed = consumer
+        .committed_offsets(list, TIMEOUT)
+        .map_err(|e| format!("cannot read the offsets of group {group}: {e}"))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.topic().to_string(), e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Commits the given positions for the group (which must have no active member).
+pub fn alter(
+    client: &ClientConfig,
+    group: &str,
+    positions: &[(String, i32, i64)],
+) -> Result<(), String> {
+    let consumer = consumer(client, group)?;
+    let mut list = TopicPartitionList::new();
+    for (topic, partition, offset) in positions {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .map_err(|e| e.to_string())?;
+    }
+    consumer
+        .commit(&list, CommitMode::Sync)
+        .map_err(|e| format!("cannot commit offsets for group {group}: {e}"))
+}
+
+/// Deletes the group and so all its offsets.
+pub async fn reset(client: &ClientConfig, group: &str) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = client
+        .create()
+        .map_err(|e| format!("cannot create a Kafka admin client: {e}"))?;
+    let results = admin
+        .delete_groups(
+            &[group],
+            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+        )
+        .await
+        .map_err(|e| format!("cannot delete group {group}: {e}"))?;
+    for result in results {
+        match result {
+            Ok(_) => {}
+            Err((_, rdkafka::types::RDKafkaErrorCode::GroupIdNotFound)) => {}
+            Err((_, code)) => return Err(format!("cannot delete group {group}: {code}")),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The dead-letter topic of a sink connector (`errors.deadletterqueue.topic.name`): records that
+//! cannot be written, unchanged, with Kafka Connect's `__connect.errors.*` headers saying why.
+//! Each write is acknowledged by Kafka before the record's offset may be committed.
+
+use std::time::Duration;
+
+use ferry_api::ConfigMap;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use super::WorkerContext;
+
+/// A dead-letter topic and its producer.
+pub struct DeadLetterQueue {
+    topic: String,
+    producer: FutureProducer,
+    connector: String,
+    task: u32,
+}
+
+/// The original record, as read from Kafka.
+pub struct Errant<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [ferry_api::Header],
+}
+
+impl DeadLetterQueue {
+    /// The connector's dead-letter topic, when one is configured.
+    pub fn from_config(
+        context: &WorkerContext,
+        config: &ConfigMap,
+        connector: &str,
+        task: u32,
+    ) -> Result<Option<DeadLetterQueue>, String> {
+        let Some(topic) = config
+            .get("errors.deadletterqueue.topic.name")
+            .filter(|t| !t.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let mut client = context.config.kafka_client();
+        client.set("enable.idempotence", "true").set("acks", "all");
+        for (key, value) in &context.config.producer_overrides {
+            client.set(key, value);
+        }
+        let producer = client
+            .create()
+            .map_err(|e| format!("cannot create the dead-letter producer: {e}"))?;
+        Ok(Some(DeadLetterQueue {
+            topic: topic.trim().to_string(),
+            producer,
+            connector: connector.to_string(),
+            task,
+        }))
+    }
+
+    /// Writes one record with the reason, and waits for Kafka's acknowledgement.
+    pub fn write(
+        &self,
+        context: &WorkerContext,
+        record: &Errant<'_>,
+        reason: &str,
+    ) -> Result<(), String> {
+        let partition = record.partition.to_string();
+        let offset = record.offset.to_string();
+        let task = self.task.to_string();
+        let mut headers = OwnedHeaders::new();
+        for header in record.headers {
+            headers = headers.insert(Header {
+                key: &header.name,
+                value: Some(&header.value),
+            });
+        }
+        let context_headers: [(&str, &str); 7] = [
+            ("__connect.errors.topic", record.topic),
+            ("__connect.errors.partition", &partition),
+            ("__connect.errors.offset", &offset),
+            ("__connect.errors.connector.name", &self.connector),
+            ("__connect.errors.task.id", &task),
+            ("__connect.errors.stage", "TASK_PUT"),
+            ("__connect.errors.exception.message", reason),
+        ];
+        for (key, value) in context_headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
+        if let Some(key) = record.key {
+            out = out.key(key);
+        }
+        if let Some(value) = record.value {
+            out = out.payload(value);
+        }
+        context
+            .runtime
+            .block_on(self.producer.send(out, Duration::from_secs(30)))
+            .map(|_| ())
+            .map_err(|(e, _)| format!("cannot write to the dead-letter topic {}: {e}", self.topic))
+    }
+}

@@ -1,0 +1,478 @@
+//! The sink task loop: consumer group `connect-<name>` → converters → `put` → `pre_commit` →
+//! commit exactly the offsets the task returned.
+//!
+//! Delivery guarantee: auto-commit is off; an offset is committed only when the task's
+//! `pre_commit` returned it, which a sink returns only once the external system acknowledged every
+//! record before it. Offsets are committed every `offset.flush.interval.ms`, before partitions are
+//! revoked in a rebalance, and when the task stops. Records the task reports as errant are failed
+//! (`errors.tolerance=none`, the default) or skipped and written to the dead-letter topic first.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_api::{ConfigMap, Header, SinkRecord, TopicPartition, TopicPartitionOffset};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+
+use super::control::{TaskControl, TaskTarget};
+use super::converter::Converter;
+use super::dead_letter::{DeadLetterQueue, Errant};
+use super::task::{TaskReporter, TaskSpec};
+use super::WorkerContext;
+use crate::herder::status::State;
+use crate::metrics::TaskMetrics;
+use crate::plugins::SinkTaskInstance;
+
+const MAX_BATCH: usize = 500;
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The task and the positions it has been given records up to (next offset to read).
+struct SinkSession {
+    task: SinkTaskInstance,
+    positions: BTreeMap<(String, i32), i64>,
+    /// A failure inside a rebalance callback, surfaced by the main loop.
+    failure: Option<String>,
+}
+
+impl SinkSession {
+    /// Asks the task what is safe and commits exactly that; `only` limits it to some partitions.
+    fn commit(
+        &mut self,
+        consumer: &BaseConsumer<impl ConsumerContext>,
+        only: Option<&[TopicPartition]>,
+    ) -> Result<usize, String> {
+        let consumed: Vec<TopicPartitionOffset> = self
+            .positions
+            .iter()
+            .filter(|((topic, partition), _)| {
+                only.is_none_or(|o| {
+                    o.iter()
+                        .any(|p| &p.topic == topic && p.partition == *partition)
+                })
+            })
+            .map(|((topic, partition), offset)| TopicPartitionOffset {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+            })
+            .collect();
+        if consumed.is_empty() {
+            return Ok(0);
+        }
+        let safe = self
+            .task
+            .pre_commit(&consumed)
+            .map_err(|e| format!("pre_commit failed: {e}"))?;
+        if safe.is_empty() {
+            return Ok(0);
+        }
+        let mut list = TopicPartitionList::new();
+        for tpo in &safe {
+            list.add_partition_offset(&tpo.topic, tpo.partition, Offset::Offset(tpo.offset))
+                .map_err(|e| e.to_string())?;
+        }
+        consumer
+            .commit(&list, CommitMode::Sync)
+            .map_err(|e| format!("offset commit failed: {e}"))?;
+        Ok(safe.len())
+    }
+}
+
+/// Calls `close` (after a last commit) and `open` on the task around rebalances.
+struct RebalanceHandler {
+    session: Arc<Mutex<Option<SinkSession>>>,
+}
+
+impl ClientContext for RebalanceHandler {}
+
+fn partitions_of(list: &TopicPartitionList) -> Vec<TopicPartition> {
+    list.elements()
+        .iter()
+        .map(|e| TopicPartition {
+            topic: e.topic().to_string(),
+            partition: e.partition(),
+        })
+        .collect()
+}
+
+impl ConsumerContext for RebalanceHandler {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
+        let revoked = partitions_of(list);
+        let mut guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(session) = guard.as_mut() else {
+            return;
+        };
+        let outcome = session.commit(consumer, Some(&revoked)).and_then(|_| {
+            session
+                .task
+                .close(&revoked)
+                .map_err(|e| format!("close failed: {e}"))
+        });
+        session
+            .positions
+            .retain(|(t, p), _| !revoked.iter().any(|r| &r.topic == t && r.partition == *p));
+        if let Err(e) = outcome {
+            session.failure.get_or_insert(e);
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(list) = rebalance else {
+            return;
+        };
+        let assigned = partitions_of(list);
+        tracing::info!(partitions = assigned.len(), "partitions assigned");
+        let mut guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = guard.as_mut() {
+            if let Err(e) = session.task.open(&assigned) {
+                session.failure.get_or_insert(format!("open failed: {e}"));
+            }
+        }
+    }
+}
+
+/// Runs the task until it is told to stop (`Ok`) or fails (`Err` with the trace).
+pub fn run(
+    context: &WorkerContext,
+    spec: &TaskSpec,
+    control: &TaskControl,
+    reporter: &TaskReporter,
+) -> Result<(), String> {
+    let config = &spec.connector_config;
+    let key_converter = Converter::from_config(config, "key.converter")?;
+    let value_converter = Converter::from_config(config, "value.converter")?;
+    let skip_errors = config.get("errors.tolerance").map(String::as_str) == Some("all");
+    let dead_letters = DeadLetterQueue::from_config(context, config, &spec.connector, spec.task)?;
+
+    let task = SinkTaskInstance::start(
+        spec.plugin.clone(),
+        &spec.connector,
+        spec.task,
+        &spec.task_config,
+    )
+    .map_err(|e| format!("task start failed: {e}"))?;
+    let session = Arc::new(Mutex::new(Some(SinkSession {
+        task,
+        positions: BTreeMap::new(),
+        failure: None,
+    })));
+    let consumer = consumer(context, spec, session.clone())?;
+
+    let mut run = SinkRun {
+        context,
+        reporter,
+        consumer: &consumer,
+        session: &session,
+        key_converter,
+        value_converter,
+        skip_errors,
+        dead_letters,
+        topics_seen: Default::default(),
+    };
+    let outcome = run.main_loop(control);
+    let committed = run.commit(None).map(|_| ());
+    let stopped = {
+        let mut guard = session.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ended = guard.take();
+        let stopped = ended
+            .as_mut()
+            .map(|s| s.task.stop().map_err(|e| format!("task stop failed: {e}")))
+            .unwrap_or(Ok(()));
+        drop(guard);
+        // The consumer leaves the group before the task is freed.
+        consumer.unsubscribe();
+        drop(ended);
+        stopped
+    };
+    outcome.and(committed).and(stopped)
+}
+
+struct SinkRun<'a> {
+    context: &'a WorkerContext,
+    reporter: &'a TaskReporter,
+    consumer: &'a BaseConsumer<RebalanceHandler>,
+    session: &'a Arc<Mutex<Option<SinkSession>>>,
+    key_converter: Converter,
+    value_converter: Converter,
+    skip_errors: bool,
+    dead_letters: Option<DeadLetterQueue>,
+    topics_seen: std::collections::HashSet<String>,
+}
+
+impl SinkRun<'_> {
+    fn with_session<T>(
+        &self,
+        f: impl FnOnce(&mut SinkSession) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let session = guard.as_mut().ok_or("the task has ended")?;
+        if let Some(failure) = session.failure.take() {
+            return Err(failure);
+        }
+        f(session)
+    }
+
+    fn commit(&self, only: Option<&[TopicPartition]>) -> Result<usize, String> {
+        let started = Instant::now();
+        let result = self.with_session(|s| s.commit(self.consumer, only));
+        let metrics = &self.reporter.metrics;
+        TaskMetrics::add(
+            &metrics.offset_commit_micros,
+            started.elapsed().as_micros() as u64,
+        );
+        match &result {
+            Ok(0) => {}
+            Ok(_) => TaskMetrics::add(&metrics.offset_commits, 1),
+            Err(_) => TaskMetrics::add(&metrics.offset_commit_failures, 1),
+        }
+        result
+    }
+
+    fn main_loop(&mut self, control: &TaskControl) -> Result<(), String> {
+        let flush_interval = self.context.config.offset_flush_interval;
+        let mut last_commit = Instant::now();
+        let mut reported = None;
+        loop {
+            let target = control.target();
+            let state = match target {
+                TaskTarget::Stopping => return Ok(()),
+                TaskTarget::Paused => State::Paused,
+                TaskTarget::Running => State::Running,
+            };
+            let previous = reported.replace(state);
+            if previous != Some(state) {
+                self.reporter.state(state);
+            }
+            if target == TaskTarget::Paused {
+                // Keep re-applying: partitions assigned during a pause arrive unpaused.
+                let assignment = self.consumer.assignment().map_err(|e| e.to_string())?;
+                let _ = self.consumer.pause(&assignment);
+            } else if previous == Some(State::Paused) {
+                let assignment = self.consumer.assignment().map_err(|e| e.to_string())?;
+                let _ = self.consumer.resume(&assignment);
+            }
+            let batch = self.poll_batch(target == TaskTarget::Paused)?;
+            if !batch.is_empty() {
+                self.put(batch, control)?;
+            }
+            self.with_session(|_| Ok(()))?;
+            if last_commit.elapsed() >= flush_interval {
+                self.commit(None)?;
+                last_commit = Instant::now();
+            }
+        }
+    }
+
+    /// Polls up to a batch of records, converting them; conversion failures follow the
+    /// tolerance. While paused, polling only keeps the group membership alive.
+    fn poll_batch(&mut self, paused: bool) -> Result<Vec<SinkRecord>, String> {
+        let mut batch = Vec::new();
+        let mut timeout = POLL_TIMEOUT;
+        while batch.len() < MAX_BATCH {
+            let Some(message) = self.consumer.poll(timeout) else {
+                break;
+            };
+            timeout = Duration::ZERO;
+            let message = message.map_err(|e| format!("consumer error: {e}"))?;
+            if paused {
+                // Fetched before the pause took effect: rewind so it is read again after resume,
+                // or the position would move past a record the task never saw.
+                let _ = self.consumer.seek(
+                    message.topic(),
+                    message.partition(),
+                    Offset::Offset(message.offset()),
+                    Duration::from_secs(5),
+                );
+                continue;
+            }
+            if let Some(record) = self.convert(&message)? {
+                batch.push(record);
+            } else {
+                self.advance(message.topic(), message.partition(), message.offset());
+            }
+        }
+        Ok(batch)
+    }
+
+    fn advance(&self, topic: &str, partition: i32, offset: i64) {
+        let mut guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = guard.as_mut() {
+            session
+                .positions
+                .insert((topic.to_string(), partition), offset + 1);
+        }
+    }
+
+    /// The record for the task, or `None` when it was skipped (and dead-lettered).
+    fn convert(&mut self, message: &BorrowedMessage<'_>) -> Result<Option<SinkRecord>, String> {
+        let headers: Vec<Header> = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| Header::new(h.key, h.value.unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let converted = self
+            .key_converter
+            .from_kafka(message.key())
+            .and_then(|k| Ok((k, self.value_converter.from_kafka(message.payload())?)));
+        match converted {
+            Ok((key, value)) => Ok(Some(SinkRecord {
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+                key,
+                value,
+                headers,
+                timestamp_ms: message.timestamp().to_millis(),
+            })),
+            Err(reason) => {
+                let errant = Errant {
+                    topic: message.topic(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key(),
+                    value: message.payload(),
+                    headers: &headers,
+                };
+                self.errant(&errant, &reason)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Applies `errors.tolerance` to a record that cannot be written.
+    fn errant(&self, record: &Errant<'_>, reason: &str) -> Result<(), String> {
+        TaskMetrics::add(&self.reporter.metrics.errors, 1);
+        let location = format!("{}-{}@{}", record.topic, record.partition, record.offset);
+        if !self.skip_errors {
+            return Err(format!(
+                "record {location} cannot be written: {reason} (errors.tolerance=none; set errors.tolerance=all, and errors.deadletterqueue.topic.name to keep such records)"
+            ));
+        }
+        tracing::warn!(record = %location, %reason, "skipping a record that cannot be written (errors.tolerance=all)");
+        if let Some(queue) = &self.dead_letters {
+            queue.write(self.context, record, reason)?;
+            TaskMetrics::add(&self.reporter.metrics.dead_letter_records, 1);
+        }
+        TaskMetrics::add(&self.reporter.metrics.records_skipped, 1);
+        Ok(())
+    }
+
+    /// Hands a batch to the task, retrying retriable failures with backoff while running.
+    fn put(&mut self, batch: Vec<SinkRecord>, control: &TaskControl) -> Result<(), String> {
+        let mut backoff = Duration::from_millis(100);
+        let errant = loop {
+            let result = self.with_session(|s| Ok(s.task.put(&batch)))?;
+            match result {
+                Ok(errant) => break errant,
+                Err(ferry_api::ConnectError::Retriable(reason)) if !control.stopping() => {
+                    tracing::warn!(%reason, ?backoff, "put failed, retrying the same records");
+                    control.wait_while(control.target(), backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(format!("put failed: {e}")),
+            }
+        };
+        TaskMetrics::add(&self.reporter.metrics.records_put, batch.len() as u64);
+        for (position, reason) in &errant {
+            let Some(record) = batch.iter().find(|r| {
+                r.topic == position.topic
+                    && r.partition == position.partition
+                    && r.offset == position.offset
+            }) else {
+                continue;
+            };
+            let record = Errant {
+                topic: &record.topic,
+                partition: record.partition,
+                offset: record.offset,
+                key: record.key.as_deref(),
+                value: record.value.as_deref(),
+                headers: &record.headers,
+            };
+            self.errant(&record, reason)?;
+        }
+        for record in &batch {
+            self.advance(&record.topic, record.partition, record.offset);
+            if !self.topics_seen.contains(&record.topic) {
+                self.topics_seen.insert(record.topic.clone());
+                self.context
+                    .status
+                    .record_topic(&self.reporter.connector, &record.topic);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The task's consumer in group `connect-<name>`, subscribed to `topics` or `topics.regex`.
+fn consumer(
+    context: &WorkerContext,
+    spec: &TaskSpec,
+    session: Arc<Mutex<Option<SinkSession>>>,
+) -> Result<BaseConsumer<RebalanceHandler>, String> {
+    let mut config = context.config.kafka_client();
+    config
+        .set("group.id", format!("connect-{}", spec.connector))
+        .set(
+            "client.id",
+            format!("connector-consumer-{}-{}", spec.connector, spec.task),
+        )
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    for (key, value) in &context.config.consumer_overrides {
+        config.set(key, value);
+    }
+    for (key, value) in &spec.connector_config {
+        if let Some(setting) = key.strip_prefix("consumer.override.") {
+            config.set(setting, value);
+        }
+    }
+    let consumer: BaseConsumer<RebalanceHandler> = config
+        .create_with_context(RebalanceHandler { session })
+        .map_err(|e| format!("cannot create the task's Kafka consumer: {e}"))?;
+    let subscription = subscription(&spec.connector_config)?;
+    let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| format!("cannot subscribe to {topics:?}: {e}"))?;
+    Ok(consumer)
+}
+
+/// `topics` as a list, or `topics.regex` as librdkafka's `^`-prefixed pattern.
+pub fn subscription(config: &ConfigMap) -> Result<Vec<String>, String> {
+    let topics: Vec<String> = config
+        .get("topics")
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let regex = config
+        .get("topics.regex")
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty());
+    match (topics.is_empty(), regex) {
+        (false, None) => Ok(topics),
+        (true, Some(regex)) => Ok(vec![if regex.starts_with('^') {
+            regex.to_string()
+        } else {
+            format!("^{regex}")
+        }]),
+        (false, Some(_)) => Err("set either `topics` or `topics.regex`, not both".to_string()),
+        (true, None) => {
+            Err("a sink connector needs `topics` (comma-separated) or `topics.regex`".to_string())
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The source task loop: `poll` → converters → idempotent producer (`acks=all`) → delivery
+//! report → `commit_record` → offsets.
+//!
+//! Delivery guarantee: a record's upstream acknowledgement (`commit_record`) happens only after
+//! Kafka acknowledged the record, and its source offset becomes committable only then, and only
+//! once every earlier record of the same source partition was acknowledged too. Offsets are
+//! written to the offsets topic every `offset.flush.interval.ms` and when the task stops. A record
+//! Kafka finally refuses fails the task without acknowledging upstream, so it is sent again.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ferry_api::{ConfigMap, RecordMetadata};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use super::control::{TaskControl, TaskTarget};
+use super::converter::Converter;
+use super::offset_tracker::OffsetTracker;
+use super::task::{TaskReporter, TaskSpec};
+use super::WorkerContext;
+use crate::herder::status::State;
+use crate::metrics::TaskMetrics;
+use crate::plugins::{PolledRecord, SourceTaskInstance};
+
+/// Records handed to the producer and not yet acknowledged, per task. Past it the task is not
+/// polled until Kafka catches up: memory stays bounded when Kafka is slow or down.
+const MAX_IN_FLIGHT: usize = 10_000;
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Kafka's answer for one record.
+struct Delivery {
+    sequence: u64,
+    result: Result<RecordMetadata, String>,
+}
+
+/// Forwards delivery reports from librdkafka's thread to the task thread.
+struct DeliveryForwarder {
+    reports: Mutex<Sender<Delivery>>,
+}
+
+impl ClientContext for DeliveryForwarder {}
+
+impl ProducerContext for DeliveryForwarder {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sequence: usize) {
+        let result = match result {
+            Ok(message) => Ok(RecordMetadata {
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+                timestamp_ms: message.timestamp().to_millis(),
+            }),
+            Err((error, message)) => Err(format!(
+                "Kafka did not accept a record for topic {}: {error}",
+                message.topic()
+            )),
+        };
+        let reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = reports.send(Delivery {
+            sequence: sequence as u64,
+            result,
+        });
+    }
+}
+
+/// How the loop treats records it cannot convert.
+struct Tolerance {
+    skip_errors: bool,
+}
+
+/// Runs the task until it is told to stop (`Ok`) or fails (`Err` with the trace).
+pub fn run(
+    context: &WorkerContext,
+    spec: &TaskSpec,
+    control: &TaskControl,
+    reporter: &TaskReporter,
+) -> Result<(), String> {
+    let key_converter = Converter::from_config(&spec.connector_config, "key.converter")?;
+    let value_converter = Converter::from_config(&spec.connector_config, "value.converter")?;
+    let tolerance = Tolerance {
+        skip_errors: spec
+            .connector_config
+            .get("errors.tolerance")
+            .map(String::as_str)
+            == Some("all"),
+    };
+    let (report_sender, reports) = mpsc::channel();
+    let producer = producer(context, &spec.connector_config, report_sender)?;
+    let offsets = context.offsets.offsets(&spec.connector);
+    let mut task = SourceTaskInstance::start(
+        spec.plugin.clone(),
+        &spec.connector,
+        spec.task,
+        &spec.task_config,
+        &offsets,
+    )
+    .map_err(|e| format!("task start failed: {e}"))?;
+
+    let mut run = SourceRun {
+        context,
+        spec,
+        reporter,
+        task: &mut task,
+        producer: &producer,
+        reports: &reports,
+        tracker: OffsetTracker::default(),
+        in_flight: 0,
+        key_converter,
+        value_converter,
+        tolerance,
+        topics_seen: Default::default(),
+    };
+    let outcome = run.main_loop(control);
+    // Whatever happened, let Kafka answer for what was sent and commit what it acknowledged.
+    let drained = run.drain(context.config.task_shutdown_graceful_timeout);
+    run.commit_offsets();
+    let stopped = task.stop().map_err(|e| format!("task stop failed: {e}"));
+    outcome.and(drained).and(stopped)
+}
+
+struct SourceRun<'a> {
+    context: &'a WorkerContext,
+    spec: &'a TaskSpec,
+    reporter: &'a TaskReporter,
+    task: &'a mut SourceTaskInstance,
+    producer: &'a ThreadedProducer<DeliveryForwarder>,
+    reports: &'a Receiver<Delivery>,
+    tracker: OffsetTracker,
+    in_flight: usize,
+    key_converter: Converter,
+    value_converter: Converter,
+    tolerance: Tolerance,
+    topics_seen: std::collections::HashSet<String>,
+}
+
+impl SourceRun<'_> {
+    fn main_loop(&mut self, control: &TaskControl) -> Result<(), String> {
+        let flush_interval = self.context.config.offset_flush_interval;
+        let mut last_flush = Instant::now();
+        let mut reported = None;
+        loop {
+            while let Ok(delivery) = self.reports.try_recv() {
+                self.delivered(delivery)?;
+            }
+            if last_flush.elapsed() >= flush_interval {
+                self.commit_offsets();
+                last_flush = Instant::now();
+            }
+            let target = control.target();
+            let state = match target {
+                TaskTarget::Stopping => return Ok(()),
+                TaskTarget::Paused => State::Paused,
+                TaskTarget::Running => State::Running,
+            };
+            if reported != Some(state) {
+                self.reporter.state(state);
+                reported = Some(state);
+            }
+            if target == TaskTarget::Paused {
+                control.wait_while(TaskTarget::Paused, POLL_TIMEOUT);
+                continue;
+            }
+            if self.in_flight >= MAX_IN_FLIGHT {
+                self.wait_for_delivery(POLL_TIMEOUT)?;
+                continue;
+            }
+            let records = self
+                .task
+                .poll(POLL_TIMEOUT)
+                .map_err(|e| format!("poll failed: {e}"))?;
+            TaskMetrics::add(&self.reporter.metrics.records_polled, records.len() as u64);
+            for record in records {
+                self.send(record, control)?;
+            }
+        }
+    }
+
+    fn wait_for_delivery(&mut self, timeout: Duration) -> Result<(), String> {
+        match self.reports.recv_timeout(timeout) {
+            Ok(delivery) => self.delivered(delivery),
+            Err(RecvTimeoutError::Timeout) => Ok(()),
+            Err(RecvTimeoutError::Disconnected) => Err("the producer went away".to_string()),
+        }
+    }
+
+    fn delivered(&mut self, delivery: Delivery) -> Result<(), String> {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let metadata = delivery.result?;
+        TaskMetrics::add(&self.reporter.metrics.records_written, 1);
+        if !self.topics_seen.contains(&metadata.topic) {
+            self.topics_seen.insert(metadata.topic.clone());
+            self.context
+                .status
+                .record_topic(&self.spec.connector, &metadata.topic);
+        }
+        self.task
+            .commit_record(delivery.sequence, &metadata)
+            .map_err(|e| format!("commit_record failed: {e}"))?;
+        self.tracker.acknowledged(delivery.sequence);
+        Ok(())
+    }
+
+    /// Converts and hands one record to the producer, waiting while its queue is full.
+    fn send(&mut self, polled: PolledRecord, control: &TaskControl) -> Result<(), String> {
+        let PolledRecord { sequence, record } = polled;
+        let converted = self
+            .key_converter
+            .to_kafka(record.key.clone())
+            .and_then(|k| Ok((k, self.value_converter.to_kafka(record.value.clone())?)));
+        let (key, value) = match converted {
+            Ok(kv) => kv,
+            Err(error) if self.tolerance.skip_errors => {
+                tracing::warn!(%error, topic = %record.topic, "skipping a record that cannot be converted (errors.tolerance=all)");
+                TaskMetrics::add(&self.reporter.metrics.errors, 1);
+                TaskMetrics::add(&self.reporter.metrics.records_skipped, 1);
+                let skipped = RecordMetadata {
+                    topic: record.topic.clone(),
+                    partition: -1,
+                    offset: -1,
+                    timestamp_ms: None,
+                };
+                self.tracker
+                    .submitted(sequence, &record.source_partition, &record.source_offset);
+                self.tracker.acknowledged(sequence);
+                return self
+                    .task
+                    .commit_record(sequence, &skipped)
+                    .map_err(|e| format!("commit_record failed: {e}"));
+            }
+            Err(error) => {
+                return Err(format!(
+                    "cannot convert a record for topic {}: {error}; fix the data or the converter, or set errors.tolerance=all to skip such records",
+                    record.topic
+                ))
+            }
+        };
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for header in &record.headers {
+            headers = headers.insert(Header {
+                key: &header.name,
+                value: Some(&header.value),
+            });
+        }
+        let mut base =
+            BaseRecord::with_opaque_to(&record.topic, sequence as usize).headers(headers);
+        if let Some(key) = &key {
+            base = base.key(key);
+        }
+        if let Some(value) = &value {
+            base = base.payload(value);
+        }
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
+        }
+        if let Some(timestamp) = record.timestamp_ms {
+            base = base.timestamp(timestamp);
+        }
+        self.tracker
+            .submitted(sequence, &record.source_partition, &record.source_offset);
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => {
+                    self.in_flight += 1;
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    base = returned;
+                    if control.stopping() && self.in_flight == 0 {
+                        return Err("stopped while the producer queue was full".to_string());
+                    }
+                    self.wait_for_delivery(Duration::from_millis(10))?;
+                }
+                Err((error, _)) => {
+                    return Err(format!("cannot produce to topic {}: {error}", record.topic))
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for Kafka to answer every record in flight.
+    fn drain(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut failure = Ok(());
+        while self.in_flight > 0 && Instant::now() < deadline {
+            match self.reports.recv_timeout(deadline - Instant::now()) {
+                Ok(delivery) => {
+                    if let Err(e) = self.delivered(delivery) {
+                        failure = failure.and(Err(e));
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if self.in_flight > 0 {
+            tracing::warn!(
+                in_flight = self.in_flight,
+                "stopping with records Kafka has not acknowledged; they were not acknowledged upstream either and will be sent again"
+            );
+        }
+        failure
+    }
+
+    /// Writes the committable offsets to the offsets topic, then tells the task.
+    fn commit_offsets(&mut self) {
+        let ready = self.tracker.take_committable();
+        if ready.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let written = self
+            .context
+            .runtime
+            .block_on(self.context.offsets.write(&self.spec.connector, &ready));
+        let metrics = &self.reporter.metrics;
+        TaskMetrics::add(
+            &metrics.offset_commit_micros,
+            started.elapsed().as_micros() as u64,
+        );
+        match written {
+            Ok(()) => {
+                TaskMetrics::add(&metrics.offset_commits, 1);
+                if let Err(error) = self.task.commit() {
+                    tracing::warn!(%error, "the task's commit hook failed");
+                }
+            }
+            Err(error) => {
+                TaskMetrics::add(&metrics.offset_commit_failures, 1);
+                tracing::warn!(%error, "offset commit failed; will retry");
+                self.tracker.restore(ready);
+            }
+        }
+    }
+}
+
+/// An idempotent, `acks=all` producer for one task, with worker and connector overrides.
+fn producer(
+    context: &WorkerContext,
+    connector_config: &ConfigMap,
+    reports: Sender<Delivery>,
+) -> Result<ThreadedProducer<DeliveryForwarder>, String> {
+    let mut config = context.config.kafka_client();
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4");
+    for (key, value) in &context.config.producer_overrides {
+        config.set(key, value);
+    }
+    for (key, value) in connector_config {
+        if let Some(setting) = key.strip_prefix("producer.override.") {
+            config.set(setting, value);
+        }
+    }
+    config
+        .create_with_context(DeliveryForwarder {
+            reports: Mutex::new(reports),
+        })
+        .map_err(|e| format!("cannot create the task's Kafka producer: {e}; check bootstrap.servers and producer.* settings"))
+}
