@@ -62,7 +62,7 @@ fn reads_descriptor_schema_and_aliases_of_the_example_connector() {
 fn refuses_foreign_abi_and_non_plugins_but_loads_the_rest() {
     let (registry, failures, dir) = registry(&[
         "ferry_test_foreign_abi",
-        "ferry_mqtt_source", // an empty placeholder library: no Ferry symbols yet
+        "ferry_test_not_a_plugin",
         "sequence_connector",
     ]);
     std::fs::write(dir.path().join("notes.so"), "not a library").unwrap();

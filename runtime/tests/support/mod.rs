@@ -1,6 +1,9 @@
 //! Shared by the integration tests: locating the connector libraries the workspace builds.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod worker;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -1,0 +1,245 @@
+//! Runs the real `ferry` binary as a standalone worker for a test, on its own port, state
+//! directory and offsets topic, against the services of `dev/services up`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::http::{request, try_request, Response};
+use super::{plugin_dir, unique, Services};
+
+/// Everything that survives a worker restart: plugins, state directory, port, offsets topic.
+pub struct WorkerSetup {
+    pub dir: tempfile::TempDir,
+    pub plugins: tempfile::TempDir,
+    pub port: u16,
+    pub offsets_topic: String,
+    pub extra_config: String,
+}
+
+impl WorkerSetup {
+    /// A fresh setup with the given connector libraries and extra worker settings (YAML lines).
+    pub fn new(libraries: &[&str], extra_config: &str) -> WorkerSetup {
+        WorkerSetup {
+            dir: tempfile::tempdir().unwrap(),
+            plugins: plugin_dir(libraries),
+            port: free_port(),
+            offsets_topic: unique("offsets"),
+            extra_config: extra_config.to_string(),
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        let path = self.dir.path().join("worker.yaml");
+        let yaml = format!(
+            "bootstrap.servers: {}\nplugin.path: {}\nlisteners: http://127.0.0.1:{}\noffset.storage.topic: {}\noffset.storage.partitions: 3\nstate.dir: {}\noffset.flush.interval.ms: 500\ntask.shutdown.graceful.timeout.ms: 5000\n{}\n",
+            Services::from_env().kafka_bootstrap,
+            self.plugins.path().display(),
+            self.port,
+            self.offsets_topic,
+            self.dir.path().join("state").display(),
+            self.extra_config,
+        );
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    /// Starts a worker and waits until its REST API answers.
+    pub fn start(&self) -> Worker {
+        let log = self
+            .dir
+            .path()
+            .join(format!("worker-{}.log", unique("run")));
+        let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("standalone")
+            .arg(self.config_path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the ferry binary starts");
+        let mut worker = Worker {
+            child,
+            port: self.port,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = try_request(self.port, "GET", "/", None) {
+                if response.status == 200 {
+                    return worker;
+                }
+            }
+            if let Ok(Some(status)) = worker.child.try_wait() {
+                panic!(
+                    "the worker exited with {status} before serving:\n{}",
+                    worker.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the worker did not serve within 60 s:\n{}",
+                worker.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A running worker process.
+pub struct Worker {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Worker {
+    /// A REST call.
+    pub fn call(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Response {
+        request(self.port, method, path, body)
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit 30 s after SIGTERM:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the worker with SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The last lines of the worker's log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    /// The whole log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `GET path` until `check` accepts the JSON body, or panics after `timeout`.
+    pub fn wait_for(
+        &self,
+        path: &str,
+        timeout: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let response = self.call("GET", path, None);
+            if response.status == 200 && check(&response.json()) {
+                return response.json();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "GET {path} never satisfied the check; last: {} {}\n{}",
+                response.status,
+                response.body,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- worker log ---\n{}", self.log_tail());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The records of a topic, read from the beginning.
+#[derive(Debug, Clone)]
+pub struct TopicRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads `topic` from the beginning until `done` accepts what was read or `timeout` passes.
+pub fn read_topic(
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[TopicRecord]) -> bool,
+) -> Vec<TopicRecord> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Headers;
+    use rdkafka::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", Services::from_env().kafka_bootstrap)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    // `done` may be costly: check it after each burst of messages, not after each message.
+    while Instant::now() < deadline && !done(&records) {
+        let mut burst = 0;
+        while burst < 5000 {
+            let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
+                break;
+            };
+            burst += 1;
+            records.push(TopicRecord {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers: message
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    records
+}
+
+/// Path helper for connector files in tests.
+pub fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, value.to_string()).unwrap();
+    path
+}
