@@ -673,3 +673,47 @@ fn a_panicking_task_fails_restarts_with_backoff_and_the_api_stays_responsive() {
         .log()
         .contains("restarting the failed task after a backoff"));
 }
+
+#[tokio::test]
+async fn a_non_compacted_offsets_topic_is_refused_with_the_fix() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let setup = WorkerSetup::new(&[SEQUENCE], "");
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            support::Services::from_env().kafka_bootstrap,
+        )
+        .create()
+        .unwrap();
+    let topic = NewTopic::new(&setup.offsets_topic, 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "delete");
+    admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || setup.start_expecting_failure())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("cleanup.policy=delete"), "{line}");
+    assert!(
+        line.contains("--add-config cleanup.policy=compact"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_bad_worker_config_names_the_key() {
+    let setup = WorkerSetup::new(&[SEQUENCE], "offset.flush.interval.ms: soon");
+    let (code, log) = setup.start_expecting_failure();
+    assert_eq!(code, Some(1));
+    assert!(
+        log.contains("`offset.flush.interval.ms`: expected a whole number, got `soon`"),
+        "{log}"
+    );
+}

@@ -43,23 +43,31 @@ pub async fn ensure_compacted_topic(
             }
         }
     }
-    let described = admin
-        .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
-        .await
-        .map_err(|e| StoreError::Kafka(format!("cannot describe topic {topic}: {e}")))?;
-    for resource in described {
-        let resource = resource
+    // A topic created a moment ago may not show its configs yet: ask again briefly.
+    let mut policy = String::new();
+    for _ in 0..20 {
+        let described = admin
+            .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+            .await
             .map_err(|e| StoreError::Kafka(format!("cannot describe topic {topic}: {e}")))?;
-        let policy = resource
-            .get("cleanup.policy")
-            .and_then(|entry| entry.value.clone())
-            .unwrap_or_default();
-        if !policy.split(',').any(|p| p.trim() == "compact") {
-            return Err(StoreError::Kafka(format!(
-                "topic {topic} ({setting}) has cleanup.policy={policy}, but Ferry needs a compacted topic or it will lose data to retention; \
-                 run `kafka-configs --alter --entity-type topics --entity-name {topic} --add-config cleanup.policy=compact` or choose another {setting}"
-            )));
+        for resource in described {
+            let resource = resource
+                .map_err(|e| StoreError::Kafka(format!("cannot describe topic {topic}: {e}")))?;
+            policy = resource
+                .get("cleanup.policy")
+                .and_then(|entry| entry.value.clone())
+                .unwrap_or_default();
         }
+        if !policy.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    if !policy.split(',').any(|p| p.trim() == "compact") {
+        return Err(StoreError::Kafka(format!(
+            "topic {topic} ({setting}) has cleanup.policy={policy}, but Ferry needs a compacted topic or it will lose data to retention; \
+             run `kafka-configs --alter --entity-type topics --entity-name {topic} --add-config cleanup.policy=compact` or choose another {setting}"
+        )));
     }
     Ok(())
 }

@@ -44,6 +44,20 @@ impl WorkerSetup {
         path
     }
 
+    /// Runs a worker that must refuse to start; returns its exit code and log.
+    pub fn start_expecting_failure(&self) -> (Option<i32>, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("standalone")
+            .arg(self.config_path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("the ferry binary starts");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// Starts a worker and waits until its REST API answers.
     pub fn start(&self) -> Worker {
         let log = self
