@@ -1,0 +1,600 @@
+//! The MQTT source connector's configuration: Kafka Connect-style keys, typed and documented.
+//!
+//! Every field's doc comment is its description in the worker's `validate` endpoint and in
+//! `GET /connector-plugins/{class}/config`. [`MqttSourceConfig::check`] adds the checks a schema
+//! cannot express (URI, topic filters, templates, TLS files).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ferry_api::config::ConfigIssue;
+use ferry_api::schemars::JsonSchema;
+use ferry_api::serde::{Deserialize, Serialize};
+use ferry_api::{ConnectError, TaskContext};
+
+use crate::connection::{ConnectionSettings, ServerUri, TlsSettings};
+use crate::mapping::{check_filter, Mapping};
+
+/// The task configuration key that carries a task's share of the filters in `filters` split
+/// mode. Set by the connector; not meant for users.
+pub const TASK_FILTERS_KEY: &str = "mqtt.task.filters";
+
+/// Configuration of the MQTT source connector.
+#[derive(Clone, Deserialize, JsonSchema)]
+#[serde(crate = "ferry_api::serde", deny_unknown_fields)]
+#[schemars(crate = "ferry_api::schemars")]
+pub struct MqttSourceConfig {
+    /// Broker address: `tcp://host:port` (or `mqtt://`) for plain TCP, `ssl://host:port` (or
+    /// `mqtts://`) for TLS, e.g. `tcp://127.0.0.1:1883`. The port defaults to 1883 / 8883.
+    #[serde(rename = "mqtt.server.uri")]
+    pub server_uri: String,
+
+    /// Comma-separated MQTT topic filters to subscribe to; `+` matches one level, `#` (last)
+    /// any number of levels, e.g. `vehicles/sensor/data/+,alerts/#`.
+    #[serde(rename = "mqtt.topics")]
+    pub topics: Vec<String>,
+
+    /// Destination Kafka topic: a name (`sensor-data`) or a template over the MQTT topic:
+    /// `{N}` is MQTT topic level N counting from 0 (`vehicles.{3}` sends
+    /// `vehicles/sensor/data/car-7` to `vehicles.car-7`), `{topic}` the whole MQTT topic, and with
+    /// `kafka.topic.regex`, `$N` (or `${N}`) capture group N. Substituted text has `/` replaced by
+    /// `.` and characters Kafka does not allow by `_`. A message whose topic lacks a level used
+    /// here (possible with `#` filters) or does not match the regex fails the task before it is
+    /// acknowledged, so the broker redelivers it after the configuration is fixed.
+    #[serde(rename = "kafka.topic")]
+    pub kafka_topic: String,
+
+    /// Regular expression matched against the whole MQTT topic (implicitly anchored), whose
+    /// capture groups `$1`, `$2`... can be used in `kafka.topic`, e.g.
+    /// `vehicles/([^/]+)/data/(.+)` with `kafka.topic` = `fleet-$1`.
+    #[serde(rename = "kafka.topic.regex", default)]
+    pub kafka_topic_regex: Option<String>,
+
+    /// Kafka record key: `topic` (the MQTT topic), `level:N` (MQTT topic level N, from 0, e.g.
+    /// `level:3` for the car id of `vehicles/sensor/data/car-7`) or `none`.
+    #[serde(rename = "kafka.key", default = "default_key")]
+    pub kafka_key: String,
+
+    /// QoS of the subscriptions: 0 (at most once), 1 (at least once) or 2 (exactly once between
+    /// broker and connector). Kafka delivery is at least once for QoS 1 and 2 with a persistent
+    /// session.
+    #[serde(rename = "mqtt.qos", default = "default_qos")]
+    #[schemars(range(min = 0, max = 2))]
+    pub qos: u8,
+
+    /// MQTT protocol version: `3.1.1` or `5`. With 5, user properties, content type, response
+    /// topic and correlation data become record headers.
+    #[serde(rename = "mqtt.version", default)]
+    pub version: MqttVersion,
+
+    /// Start a clean session on every connect. Keep it false (the default) for at-least-once
+    /// delivery: the broker then keeps the subscriptions and queues messages while the
+    /// connector is away, and redelivers those not yet acknowledged.
+    #[serde(rename = "mqtt.clean.session.enabled", default)]
+    pub clean_session: bool,
+
+    /// MQTT client identifier. Each task connects as `<this>-<task number>`, or with `{task}`
+    /// replaced by the task number when the value contains it. Defaults to the connector name,
+    /// so ids are stable across restarts and the persistent session is resumed.
+    #[serde(rename = "mqtt.client.id", default)]
+    pub client_id: Option<String>,
+
+    /// User name for the broker.
+    #[serde(rename = "mqtt.username", default)]
+    pub username: Option<String>,
+
+    /// Password for the broker.
+    #[serde(rename = "mqtt.password", default)]
+    pub password: Option<String>,
+
+    /// Seconds to wait for the TCP connection, the TLS handshake and the broker's CONNACK.
+    #[serde(
+        rename = "mqtt.connect.timeout.seconds",
+        default = "default_connect_timeout"
+    )]
+    #[schemars(range(min = 1, max = 3600))]
+    pub connect_timeout_seconds: u32,
+
+    /// Keep-alive interval in seconds; 0 disables keep-alive pings (MQTT 3.1.1 only; MQTT 5
+    /// needs at least 5).
+    #[serde(
+        rename = "mqtt.keepalive.interval.seconds",
+        default = "default_keepalive"
+    )]
+    pub keepalive_interval_seconds: u16,
+
+    /// MQTT 5 only: how long the broker keeps the persistent session after a disconnect, in
+    /// seconds; 4294967295 (the default) means never expire, as an MQTT 3.1.1 persistent
+    /// session. Ignored with `mqtt.clean.session.enabled=true`.
+    #[serde(
+        rename = "mqtt.session.expiry.interval.seconds",
+        default = "default_session_expiry"
+    )]
+    pub session_expiry_interval_seconds: u32,
+
+    /// PEM file with the CA certificates that sign the broker's certificate. When unset, the
+    /// system's root certificates are trusted.
+    #[serde(rename = "mqtt.ssl.ca.file", default)]
+    pub ssl_ca_file: Option<PathBuf>,
+
+    /// PEM file with this client's certificate (chain), for brokers that require mutual TLS;
+    /// needs `mqtt.ssl.key.file`.
+    #[serde(rename = "mqtt.ssl.cert.file", default)]
+    pub ssl_cert_file: Option<PathBuf>,
+
+    /// PEM file with the private key of `mqtt.ssl.cert.file` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(rename = "mqtt.ssl.key.file", default)]
+    pub ssl_key_file: Option<PathBuf>,
+
+    /// Accept any broker certificate without verification. Insecure: for test brokers with
+    /// throwaway certificates only; a warning is logged at every connect.
+    #[serde(rename = "mqtt.ssl.insecure.skip.verify", default)]
+    pub ssl_insecure_skip_verify: bool,
+
+    /// Drop messages the broker sends because they were retained when the subscription was
+    /// made (they are still acknowledged). Live messages are always forwarded.
+    #[serde(rename = "mqtt.skip.retained", default)]
+    pub skip_retained: bool,
+
+    /// Shared subscription group used with `mqtt.tasks.split=shared`; tasks subscribe to
+    /// `$share/<group>/<filter>`. Defaults to the connector name.
+    #[serde(rename = "mqtt.shared.subscription.group", default)]
+    pub shared_subscription_group: Option<String>,
+
+    /// How tasks split the work: `shared` (every task subscribes to every filter through a
+    /// shared subscription and the broker spreads messages across tasks) or `filters` (the
+    /// filters are dealt round-robin to the tasks; fewer tasks when there are fewer filters).
+    #[serde(rename = "mqtt.tasks.split", default)]
+    pub tasks_split: TaskSplit,
+
+    /// Messages a task may hold that Kafka has not acknowledged yet. When reached, the task stops
+    /// reading and the broker queues for the session. Also sent as MQTT 5 Receive Maximum.
+    #[serde(rename = "mqtt.max.inflight", default = "default_max_inflight")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub max_inflight: u32,
+
+    /// Largest MQTT packet accepted, in bytes (MQTT's maximum by default). With MQTT 5 the broker
+    /// is told and does not send larger messages.
+    #[serde(
+        rename = "mqtt.max.packet.size.bytes",
+        default = "default_max_packet_size"
+    )]
+    #[schemars(range(min = 1024, max = 268435455))]
+    pub max_packet_size_bytes: u32,
+
+    /// First wait before reconnecting after a lost connection, in milliseconds; doubles at each
+    /// failed attempt up to `mqtt.reconnect.backoff.max.ms`.
+    #[serde(
+        rename = "mqtt.reconnect.backoff.initial.ms",
+        default = "default_backoff_initial"
+    )]
+    #[schemars(range(min = 1))]
+    pub reconnect_backoff_initial_ms: u64,
+
+    /// Longest wait between reconnection attempts, in milliseconds.
+    #[serde(
+        rename = "mqtt.reconnect.backoff.max.ms",
+        default = "default_backoff_max"
+    )]
+    #[schemars(range(min = 1))]
+    pub reconnect_backoff_max_ms: u64,
+
+    /// Internal, set by the connector for each task in `filters` split mode: the filters this
+    /// task subscribes to. Do not set it yourself.
+    #[serde(rename = "mqtt.task.filters", default)]
+    pub task_filters: Option<Vec<String>>,
+}
+
+/// MQTT protocol version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(crate = "ferry_api::serde")]
+#[schemars(crate = "ferry_api::schemars")]
+pub enum MqttVersion {
+    /// MQTT 3.1.1.
+    #[default]
+    #[serde(rename = "3.1.1")]
+    V311,
+    /// MQTT 5.
+    #[serde(rename = "5")]
+    V5,
+}
+
+/// How the work is split across tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(crate = "ferry_api::serde")]
+#[schemars(crate = "ferry_api::schemars")]
+pub enum TaskSplit {
+    /// Every task subscribes to every filter as `$share/<group>/<filter>`.
+    #[default]
+    #[serde(rename = "shared")]
+    Shared,
+    /// Filters are divided round-robin across tasks.
+    #[serde(rename = "filters")]
+    Filters,
+}
+
+fn default_key() -> String {
+    "topic".to_string()
+}
+fn default_qos() -> u8 {
+    1
+}
+fn default_connect_timeout() -> u32 {
+    30
+}
+fn default_keepalive() -> u16 {
+    60
+}
+fn default_session_expiry() -> u32 {
+    u32::MAX
+}
+fn default_max_inflight() -> u32 {
+    1000
+}
+fn default_max_packet_size() -> u32 {
+    268_435_455
+}
+fn default_backoff_initial() -> u64 {
+    100
+}
+fn default_backoff_max() -> u64 {
+    30_000
+}
+
+/// Parses a configuration map and runs every check; the first issue becomes the error.
+pub fn parse(config: &ferry_api::ConfigMap) -> Result<MqttSourceConfig, ConnectError> {
+    let first = |issues: Vec<ConfigIssue>| {
+        let issue = &issues[0];
+        ConnectError::config(&issue.field, &issue.message)
+    };
+    let parsed: MqttSourceConfig = ferry_api::config::parse(config).map_err(first)?;
+    let issues = parsed.check();
+    if issues.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(first(issues))
+    }
+}
+
+impl MqttSourceConfig {
+    /// The checks the schema cannot express; one issue per problem, naming the key and the fix.
+    pub fn check(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let server = match self.server_uri.parse::<ServerUri>() {
+            Ok(server) => Some(server),
+            Err(e) => {
+                issues.push(ConfigIssue::new("mqtt.server.uri", e));
+                None
+            }
+        };
+        if self.topics.is_empty() {
+            issues.push(ConfigIssue::new(
+                "mqtt.topics",
+                "no topic filter given; list at least one, e.g. `vehicles/sensor/data/+`",
+            ));
+        }
+        for (key, filters) in [
+            ("mqtt.topics", Some(&self.topics)),
+            (TASK_FILTERS_KEY, self.task_filters.as_ref()),
+        ] {
+            for filter in filters.into_iter().flatten() {
+                if let Err(e) = check_filter(filter) {
+                    issues.push(ConfigIssue::new(key, e));
+                }
+            }
+        }
+        match self.mapping() {
+            Ok(mapping) => {
+                let valid: Vec<String> = (self.topics.iter())
+                    .filter(|f| check_filter(f).is_ok())
+                    .cloned()
+                    .collect();
+                issues.extend(mapping.check_levels(&valid));
+            }
+            Err(found) => issues.extend(found),
+        }
+        if let Some(server) = &server {
+            issues.extend(self.tls().check(server.tls));
+        }
+        if self.password.is_some() && self.username.is_none() {
+            issues.push(ConfigIssue::new(
+                "mqtt.username",
+                "`mqtt.password` is set without a user name; set `mqtt.username` too",
+            ));
+        }
+        if let Some(id) = &self.client_id {
+            if id.trim().is_empty() || id.starts_with(' ') {
+                issues.push(ConfigIssue::new(
+                    "mqtt.client.id",
+                    "must not be empty or start with a space; leave it unset to use the \
+                     connector name",
+                ));
+            }
+        }
+        if let Some(group) = &self.shared_subscription_group {
+            if group.is_empty() || group.contains(['/', '+', '#']) {
+                issues.push(ConfigIssue::new(
+                    "mqtt.shared.subscription.group",
+                    format!(
+                        "`{group}` cannot be a shared subscription group: it must be non-empty \
+                         without `/`, `+` or `#`"
+                    ),
+                ));
+            }
+        }
+        if self.version == MqttVersion::V5 && self.keepalive_interval_seconds < 5 {
+            issues.push(ConfigIssue::new(
+                "mqtt.keepalive.interval.seconds",
+                format!(
+                    "{} is too short with `mqtt.version=5`: the MQTT 5 client needs at least 5 \
+                     seconds (0, no keep-alive, works with 3.1.1 only)",
+                    self.keepalive_interval_seconds
+                ),
+            ));
+        }
+        if self.reconnect_backoff_initial_ms > self.reconnect_backoff_max_ms {
+            issues.push(ConfigIssue::new(
+                "mqtt.reconnect.backoff.initial.ms",
+                format!(
+                    "{} is more than `mqtt.reconnect.backoff.max.ms` ({}); lower it or raise the \
+                     maximum",
+                    self.reconnect_backoff_initial_ms, self.reconnect_backoff_max_ms
+                ),
+            ));
+        }
+        issues
+    }
+
+    /// The topic/key mapping.
+    pub fn mapping(&self) -> Result<Mapping, Vec<ConfigIssue>> {
+        Mapping::new(
+            &self.kafka_topic,
+            self.kafka_topic_regex.as_deref(),
+            &self.kafka_key,
+        )
+    }
+
+    fn tls(&self) -> TlsSettings {
+        TlsSettings {
+            ca_file: self.ssl_ca_file.clone(),
+            cert_file: self.ssl_cert_file.clone(),
+            key_file: self.ssl_key_file.clone(),
+            insecure_skip_verify: self.ssl_insecure_skip_verify,
+        }
+    }
+
+    /// The client identifier of a task: stable for a connector name and task number.
+    pub fn client_id(&self, task: &TaskContext) -> String {
+        let base = self
+            .client_id
+            .clone()
+            .unwrap_or_else(|| task.connector.trim().to_string());
+        if base.contains("{task}") {
+            base.replace("{task}", &task.task.to_string())
+        } else {
+            format!("{base}-{}", task.task)
+        }
+    }
+
+    /// The shared subscription group: the configured one, or the connector name made legal.
+    pub fn share_group(&self, connector: &str) -> String {
+        self.shared_subscription_group.clone().unwrap_or_else(|| {
+            let group: String = connector
+                .chars()
+                .map(|c| if matches!(c, '/' | '+' | '#') { '_' } else { c })
+                .collect();
+            if group.is_empty() {
+                "ferry".to_string()
+            } else {
+                group
+            }
+        })
+    }
+
+    /// The filters this task subscribes to, `$share/` prefix included in shared mode.
+    pub fn subscriptions(&self, task: &TaskContext) -> Vec<String> {
+        let filters = self.task_filters.as_ref().unwrap_or(&self.topics);
+        match self.tasks_split {
+            TaskSplit::Shared => {
+                let group = self.share_group(&task.connector);
+                filters
+                    .iter()
+                    .map(|f| format!("$share/{group}/{f}"))
+                    .collect()
+            }
+            TaskSplit::Filters => filters.clone(),
+        }
+    }
+
+    /// How a task connects.
+    pub fn connection(&self, task: &TaskContext) -> Result<ConnectionSettings, ConnectError> {
+        let server = self
+            .server_uri
+            .parse::<ServerUri>()
+            .map_err(|e| ConnectError::config("mqtt.server.uri", e))?;
+        let max_inflight = self.max_inflight.clamp(1, u16::MAX as u32);
+        Ok(ConnectionSettings {
+            server,
+            client_id: self.client_id(task),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            clean_session: self.clean_session,
+            session_expiry_seconds: self.session_expiry_interval_seconds,
+            keep_alive: Duration::from_secs(self.keepalive_interval_seconds.into()),
+            connect_timeout: Duration::from_secs(self.connect_timeout_seconds.into()),
+            max_packet_size: self.max_packet_size_bytes,
+            receive_maximum: max_inflight as u16,
+            manual_acks: true,
+            // Acks waiting to be written are bounded by the in-flight limit; see task.rs.
+            request_capacity: 2 * max_inflight as usize + 64,
+            tls: self.tls(),
+        })
+    }
+
+    /// Filters dealt round-robin to at most `max_tasks` tasks (fewer when there are fewer filters).
+    pub fn split_filters(&self, max_tasks: usize) -> Vec<Vec<String>> {
+        let tasks = max_tasks.max(1).min(self.topics.len().max(1));
+        let mut split = vec![Vec::new(); tasks];
+        for (i, filter) in self.topics.iter().enumerate() {
+            split[i % tasks].push(filter.clone());
+        }
+        split
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_api::ConfigMap;
+
+    fn map(pairs: &[(&str, &str)]) -> ConfigMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("name", "cars"),
+            ("mqtt.server.uri", "tcp://127.0.0.1:1883"),
+            ("mqtt.topics", "vehicles/sensor/data/+"),
+            ("kafka.topic", "sensor-data"),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> ConfigMap {
+        let mut pairs = base();
+        pairs.extend_from_slice(extra);
+        map(&pairs)
+    }
+
+    fn issues(config: &ConfigMap) -> Vec<ConfigIssue> {
+        match ferry_api::config::parse::<MqttSourceConfig>(config) {
+            Ok(parsed) => parsed.check(),
+            Err(issues) => issues,
+        }
+    }
+
+    fn task(n: u32) -> TaskContext {
+        TaskContext {
+            connector: "cars".into(),
+            task: n,
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let config = parse(&with(&[])).unwrap();
+        assert_eq!(config.qos, 1);
+        assert_eq!(config.version, MqttVersion::V311);
+        assert!(!config.clean_session);
+        assert_eq!(config.max_inflight, 1000);
+        assert_eq!(config.tasks_split, TaskSplit::Shared);
+        assert_eq!(config.kafka_key, "topic");
+        assert_eq!(config.client_id(&task(2)), "cars-2");
+        assert_eq!(
+            config.subscriptions(&task(0)),
+            ["$share/cars/vehicles/sensor/data/+"]
+        );
+        let connection = config.connection(&task(0)).unwrap();
+        assert_eq!(connection.keep_alive, Duration::from_secs(60));
+        assert_eq!(connection.connect_timeout, Duration::from_secs(30));
+        assert_eq!(connection.receive_maximum, 1000);
+    }
+
+    #[test]
+    fn client_ids_and_groups() {
+        let config = parse(&with(&[
+            ("mqtt.client.id", "bridge-{task}-eu"),
+            ("mqtt.shared.subscription.group", "g1"),
+        ]))
+        .unwrap();
+        assert_eq!(config.client_id(&task(1)), "bridge-1-eu");
+        assert_eq!(
+            config.subscriptions(&task(0))[0],
+            "$share/g1/vehicles/sensor/data/+"
+        );
+        let config = parse(&with(&[("mqtt.client.id", "bridge")])).unwrap();
+        assert_eq!(config.client_id(&task(1)), "bridge-1");
+        let odd = TaskContext {
+            connector: "a/b+c".into(),
+            task: 0,
+        };
+        assert_eq!(config.share_group(&odd.connector), "a_b_c");
+    }
+
+    #[test]
+    fn filters_split_round_robin() {
+        let config = parse(&with(&[("mqtt.topics", "a/#, b/+, c, d")])).unwrap();
+        assert_eq!(
+            config.split_filters(3),
+            vec![vec!["a/#", "d"], vec!["b/+"], vec!["c"]]
+        );
+        assert_eq!(config.split_filters(10).len(), 4);
+        assert_eq!(config.split_filters(0).len(), 1);
+    }
+
+    #[test]
+    fn check_names_each_offending_key() {
+        let found = issues(&with(&[
+            ("mqtt.server.uri", "http://broker"),
+            ("mqtt.topics", "a/#/b,ok/+"),
+            ("mqtt.qos", "3"),
+            ("mqtt.ssl.ca.file", "/nonexistent/ca.pem"),
+        ]));
+        // The schema rejects the QoS first; the rest is checked once it parses.
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].field, "mqtt.qos");
+        assert!(found[0].message.contains("at most 2"));
+
+        let found = issues(&with(&[
+            ("mqtt.server.uri", "ssl://broker:x"),
+            ("mqtt.topics", "a/#/b,ok/+"),
+            ("kafka.topic", "vehicles.{3}"),
+            ("mqtt.ssl.ca.file", "/nonexistent/ca.pem"),
+            ("mqtt.ssl.cert.file", "/nonexistent/cert.pem"),
+            ("mqtt.password", "secret"),
+            ("mqtt.shared.subscription.group", "a/b"),
+        ]));
+        let fields: Vec<&str> = found.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "mqtt.server.uri",
+                "mqtt.topics",
+                "kafka.topic",
+                "mqtt.username",
+                "mqtt.shared.subscription.group"
+            ],
+            "{found:?}"
+        );
+        assert!(found[2].message.contains("filter `ok/+`"), "{found:?}");
+        assert!(
+            found[3].message.contains("without a user name"),
+            "{found:?}"
+        );
+
+        let found = issues(&with(&[
+            ("mqtt.server.uri", "ssl://broker"),
+            ("mqtt.ssl.cert.file", "/nonexistent/cert.pem"),
+        ]));
+        let fields: Vec<&str> = found.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["mqtt.ssl.cert.file", "mqtt.ssl.key.file"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_enums_are_rejected_by_the_schema() {
+        let found = issues(&with(&[("mqtt.version", "4"), ("mqtt.qoss", "1")]));
+        let fields: Vec<&str> = found.iter().map(|i| i.field.as_str()).collect();
+        assert!(fields.contains(&"mqtt.version"), "{found:?}");
+        assert!(fields.contains(&"mqtt.qoss"), "{found:?}");
+        assert!(issues(&with(&[("mqtt.version", "5")])).is_empty());
+        let found = issues(&with(&[
+            ("mqtt.version", "5"),
+            ("mqtt.keepalive.interval.seconds", "0"),
+        ]));
+        assert_eq!(found[0].field, "mqtt.keepalive.interval.seconds");
+        assert!(issues(&with(&[("mqtt.keepalive.interval.seconds", "0")])).is_empty());
+    }
+}

@@ -1,0 +1,413 @@
+//! Shared by the integration tests: the connector library loaded through the worker's plugin
+//! loader, the development services, and a few MQTT helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use ferry_api::{ConfigMap, ConnectError, RecordMetadata};
+use ferry_runtime::plugins::{Plugin, PluginRegistry, PolledRecord, SourceTaskInstance};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+
+/// The workspace's target directory for this build profile.
+fn target_dir() -> PathBuf {
+    let workspace = workspace();
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+        .join("debug")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The connector's cdylib, built once per test binary so `cargo test` alone is enough. `--tests`
+/// gives the build the same dependency features as `cargo test -p ferry-mqtt-source`, so the two
+/// do not keep rebuilding each other's dependencies.
+pub fn library() -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args([
+                "build",
+                "-p",
+                "ferry-mqtt-source",
+                "--lib",
+                "--tests",
+                "--quiet",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // The variables cargo sets for this test binary would reach build scripts that watch
+        // them (ring's watches CARGO_MANIFEST_DIR) and force a rebuild on every run.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_BIN_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                ]
+                .contains(&name.as_ref())
+            {
+                build.env_remove(name.as_ref());
+            }
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the connector library failed");
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string()))
+            .try_init();
+    });
+    let path = target_dir().join(format!(
+        "{}ferry_mqtt_source.{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_EXTENSION
+    ));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// The connector, loaded by the worker's plugin loader.
+pub fn plugin() -> Arc<Plugin> {
+    let (registry, failures) = PluginRegistry::scan(&[library()]);
+    assert!(failures.is_empty(), "{failures:?}");
+    registry.find("MqttSource").expect("the MQTT source loads")
+}
+
+/// Where the services started by `dev/services up` listen (`eval "$(dev/services env)"`), with
+/// the script's defaults.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub mqtt_host: String,
+    pub mqtt_port: u16,
+    pub mqtts_port: u16,
+    pub mqtt_auth_port: u16,
+    pub mqtt_mtls_port: u16,
+    pub mqtt_username: String,
+    pub mqtt_password: String,
+    pub tls_ca: PathBuf,
+    pub tls_client_cert: PathBuf,
+    pub tls_client_key: PathBuf,
+}
+
+impl Services {
+    pub fn from_env() -> Services {
+        let var = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_string());
+        let port = |name: &str, default: u16| {
+            std::env::var(name)
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(default)
+        };
+        let state = std::env::var_os("FERRY_SERVICES_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join(".services"));
+        let cert = |name: &str, file: &str| {
+            std::env::var_os(name)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| state.join("certs").join(file))
+        };
+        Services {
+            mqtt_host: var("FERRY_MQTT_HOST", "127.0.0.1"),
+            mqtt_port: port("FERRY_MQTT_PORT", 1883),
+            mqtts_port: port("FERRY_MQTTS_PORT", 8883),
+            mqtt_auth_port: port("FERRY_MQTT_AUTH_PORT", 1884),
+            mqtt_mtls_port: port("FERRY_MQTT_MTLS_PORT", 8884),
+            mqtt_username: var("FERRY_MQTT_USERNAME", "ferry"),
+            mqtt_password: var("FERRY_MQTT_PASSWORD", "ferry-secret"),
+            tls_ca: cert("FERRY_TLS_CA", "ca.pem"),
+            tls_client_cert: cert("FERRY_TLS_CLIENT_CERT", "client.pem"),
+            tls_client_key: cert("FERRY_TLS_CLIENT_KEY", "client-key.pem"),
+        }
+    }
+
+    /// `tcp://host:port`.
+    pub fn uri(&self, scheme: &str, port: u16) -> String {
+        format!("{scheme}://{}:{port}", self.mqtt_host)
+    }
+}
+
+/// A name no earlier test run used, for topics and client ids.
+pub fn unique(prefix: &str) -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+pub fn config(pairs: &[(&str, &str)]) -> ConfigMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Starts task `task` of connector `connector`.
+pub fn start(connector: &str, task: u32, config: &ConfigMap) -> SourceTaskInstance {
+    SourceTaskInstance::start(plugin(), connector, task, config, &[])
+        .unwrap_or_else(|e| panic!("task {connector}-{task} failed to start: {e}"))
+}
+
+/// What Kafka would answer for a record; the connector ignores the values.
+pub fn metadata() -> RecordMetadata {
+    RecordMetadata {
+        topic: "t".into(),
+        partition: 0,
+        offset: 0,
+        timestamp_ms: None,
+    }
+}
+
+/// Tells the task Kafka acknowledged each record.
+pub fn commit(task: &mut SourceTaskInstance, records: &[PolledRecord]) {
+    for record in records {
+        task.commit_record(record.sequence, &metadata()).unwrap();
+    }
+}
+
+/// Polls until `count` records arrived; panics after `within`.
+pub fn poll_records(
+    task: &mut SourceTaskInstance,
+    count: usize,
+    within: Duration,
+) -> Vec<PolledRecord> {
+    let deadline = Instant::now() + within;
+    let mut records = Vec::new();
+    while records.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} records within {within:?}",
+            records.len()
+        );
+        records.extend(task.poll(Duration::from_millis(200)).unwrap());
+    }
+    records
+}
+
+/// Polls until the task reports an error; panics after `within`.
+pub fn poll_error(task: &mut SourceTaskInstance, within: Duration) -> ConnectError {
+    let deadline = Instant::now() + within;
+    loop {
+        assert!(Instant::now() < deadline, "no error within {within:?}");
+        if let Err(e) = task.poll(Duration::from_millis(200)) {
+            return e;
+        }
+    }
+}
+
+/// Until every task received a message on `probe_topic` (so its subscription is in place),
+/// publishes probes; the probes are committed and dropped.
+pub fn wait_until_subscribed(
+    services: &Services,
+    tasks: &mut [&mut SourceTaskInstance],
+    probe_topic: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ready = vec![false; tasks.len()];
+    while ready.iter().any(|r| !r) {
+        assert!(
+            Instant::now() < deadline,
+            "subscriptions not in place within 30 s: {ready:?}"
+        );
+        publish(services, services.mqtt_port, &[(probe_topic, b"probe", 1)]);
+        for (task, ready) in tasks.iter_mut().zip(ready.iter_mut()) {
+            let records = task.poll(Duration::from_millis(100)).unwrap();
+            assert!(
+                records
+                    .iter()
+                    .all(|r| r.record.topic_header() == probe_topic),
+                "unexpected records while probing"
+            );
+            *ready |= !records.is_empty();
+            commit(task, &records);
+        }
+    }
+}
+
+/// The MQTT topic a record came from.
+pub trait RecordExt {
+    fn topic_header(&self) -> String;
+    fn header(&self, name: &str) -> Option<String>;
+}
+
+impl RecordExt for ferry_api::SourceRecord {
+    fn topic_header(&self) -> String {
+        self.header("mqtt.topic").unwrap_or_default()
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+    }
+}
+
+fn qos(n: u8) -> QoS {
+    match n {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+/// Publishes `(topic, payload, qos)` messages with MQTT 3.1.1 on the plain listener `port` and
+/// returns once the broker acknowledged every QoS 1 and 2 message.
+pub fn publish(services: &Services, port: u16, messages: &[(&str, &[u8], u8)]) {
+    publish_with(services, port, messages, false);
+}
+
+/// Publishes retained messages (an empty payload clears the topic's retained message).
+pub fn publish_retained(services: &Services, messages: &[(&str, &[u8], u8)]) {
+    publish_with(services, services.mqtt_port, messages, true);
+}
+
+fn publish_with(services: &Services, port: u16, messages: &[(&str, &[u8], u8)], retain: bool) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut options = MqttOptions::new(unique("publisher"), &services.mqtt_host, port);
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut events) = AsyncClient::new(options, messages.len() + 10);
+        for (topic, payload, q) in messages {
+            client
+                .publish(*topic, qos(*q), retain, payload.to_vec())
+                .await
+                .unwrap();
+        }
+        let expected = messages.iter().filter(|m| m.2 > 0).count();
+        let mut acknowledged = 0;
+        let mut published = 0;
+        let mut disconnecting = false;
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                match events.poll().await.expect("publisher connection") {
+                    Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_)) => acknowledged += 1,
+                    Event::Outgoing(Outgoing::Publish(_)) => published += 1,
+                    Event::Outgoing(Outgoing::Disconnect) => break,
+                    _ => {}
+                }
+                if !disconnecting && published == messages.len() && acknowledged == expected {
+                    disconnecting = true;
+                    client.disconnect().await.unwrap();
+                }
+            }
+        })
+        .await
+        .expect("publishing finishes within 60 s");
+    });
+}
+
+/// Publishes one MQTT 5 message with publish properties.
+pub fn publish_v5(
+    services: &Services,
+    topic: &str,
+    payload: &[u8],
+    properties: rumqttc::v5::mqttbytes::v5::PublishProperties,
+) {
+    use rumqttc::v5::mqttbytes::v5::Packet as Packet5;
+    use rumqttc::v5::{AsyncClient as Client5, Event as Event5, MqttOptions as Options5};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let options = Options5::new(
+            unique("publisher5"),
+            &services.mqtt_host,
+            services.mqtt_port,
+        );
+        let (client, mut events) = Client5::new(options, 10);
+        client
+            .publish_with_properties(
+                topic,
+                rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                false,
+                payload.to_vec(),
+                properties,
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match events.poll().await.expect("publisher connection") {
+                    Event5::Incoming(Packet5::PubAck(_)) => {
+                        client.disconnect().await.unwrap();
+                    }
+                    Event5::Outgoing(Outgoing::Disconnect) => break,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("publishing finishes within 30 s");
+    });
+}
+
+/// Connects with `client_id` and a persistent session, as a second worker would, which makes
+/// the broker drop the task's connection (session takeover); then vanishes without
+/// acknowledging anything the broker sent it.
+pub fn take_over_session(services: &Services, client_id: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut options = MqttOptions::new(client_id, &services.mqtt_host, services.mqtt_port);
+        options.set_clean_session(false).set_manual_acks(true);
+        let (_client, mut events) = AsyncClient::new(options, 10);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Event::Incoming(Packet::ConnAck(_)) =
+                    events.poll().await.expect("intruder connects")
+                {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the intruder connects within 10 s");
+    });
+}
+
+/// Like [`take_over_session`], but receives one redelivered QoS 2 message, answers PUBREC and
+/// vanishes before the broker's PUBREL: the next connection of the session gets that PUBREL.
+pub fn take_over_session_mid_qos2(services: &Services, client_id: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut options = MqttOptions::new(client_id, &services.mqtt_host, services.mqtt_port);
+        options.set_clean_session(false).set_manual_acks(true);
+        let (client, mut events) = AsyncClient::new(options, 10);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match events.poll().await.expect("intruder connection") {
+                    Event::Incoming(Packet::Publish(publish)) => {
+                        client.ack(&publish).await.unwrap();
+                    }
+                    Event::Outgoing(Outgoing::PubRec(_)) => break,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("the intruder receives and PUBRECs a message within 10 s");
+    });
+}
