@@ -1,0 +1,72 @@
+//! Publishing numbered messages through the real Mosquitto, counting the broker's acks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+use super::{unique, Services};
+
+/// Publishes `count` QoS 1 messages with payload `"<run>:<n>"` for n in `from..from + count` to
+/// the topic `topic(n)`, at most `per_second` a second, and returns when the broker has
+/// acknowledged them all (reconnecting if the broker goes away meanwhile).
+pub async fn publish_numbered(
+    run: &str,
+    from: u64,
+    count: u64,
+    per_second: u64,
+    topic: impl Fn(u64) -> String,
+) -> u64 {
+    let services = Services::from_env();
+    let mut options = MqttOptions::new(unique("publisher"), &services.mqtt_host, services.mqtt_port);
+    options.set_keep_alive(Duration::from_secs(5));
+    options.set_clean_session(false);
+    options.set_inflight(200);
+    let (client, mut events) = AsyncClient::new(options, 1000);
+    let acked = Arc::new(AtomicU64::new(0));
+    let counter = acked.clone();
+    let driver = tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    let spacing = Duration::from_secs_f64(1.0 / per_second.max(1) as f64);
+    let start = tokio::time::Instant::now();
+    for (i, n) in (from..from + count).enumerate() {
+        tokio::time::sleep_until(start + spacing * i as u32).await;
+        client
+            .publish(topic(n), QoS::AtLeastOnce, false, format!("{run}:{n}"))
+            .await
+            .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while acked.load(Ordering::Relaxed) < count {
+        assert!(tokio::time::Instant::now() < deadline, "the broker acknowledged only {} of {count}", acked.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = client.disconnect().await;
+    driver.abort();
+    count
+}
+
+/// The numbers of `run` found in record values `"<run>:<n>"`: (distinct, total).
+pub fn numbers_of(run: &str, values: impl Iterator<Item = Vec<u8>>) -> (std::collections::BTreeSet<u64>, usize) {
+    let prefix = format!("{run}:");
+    let mut distinct = std::collections::BTreeSet::new();
+    let mut total = 0;
+    for value in values {
+        let text = String::from_utf8_lossy(&value);
+        if let Some(n) = text.strip_prefix(&prefix).and_then(|n| n.parse().ok()) {
+            distinct.insert(n);
+            total += 1;
+        }
+    }
+    (distinct, total)
+}
