@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::mqtt::{numbers_of, publish_numbered};
 use support::unique;
-use support::worker::{read_topic, Worker, WorkerSetup};
+use support::worker::{read_topic, start_worker, Worker, WorkerSetup};
 
 const WAIT: Duration = Duration::from_secs(60);
 const PLUGINS: &[&str] = &["ferry_mqtt_source"];
@@ -28,17 +28,26 @@ fn source(name: &str, filter: &str, topic: &str, tasks: u32) -> Value {
 fn running(worker: &Worker, name: &str, tasks: usize) {
     worker.wait_for(&format!("/connectors/{name}/status"), WAIT, |s| {
         s["connector"]["state"] == "RUNNING"
-            && s["tasks"].as_array().is_some_and(|t| t.len() == tasks && t.iter().all(|t| t["state"] == "RUNNING"))
+            && s["tasks"]
+                .as_array()
+                .is_some_and(|t| t.len() == tasks && t.iter().all(|t| t["state"] == "RUNNING"))
     });
 }
 
 /// Reads the topic until every number below `count` of `run` is there; returns (distinct, total).
 fn count_in_kafka(topic: &str, run: &str, count: u64) -> (usize, usize) {
     let records = read_topic(topic, WAIT, |r| {
-        numbers_of(run, r.iter().filter_map(|r| r.value.clone())).0.len() as u64 >= count
+        numbers_of(run, r.iter().filter_map(|r| r.value.clone()))
+            .0
+            .len() as u64
+            >= count
     });
     // Read on briefly to catch duplicates that arrive after the last new number.
-    let records = if records.is_empty() { records } else { read_topic(topic, Duration::from_secs(2), |_| false) };
+    let records = if records.is_empty() {
+        records
+    } else {
+        read_topic(topic, Duration::from_secs(2), |_| false)
+    };
     let (distinct, total) = numbers_of(run, records.iter().filter_map(|r| r.value.clone()));
     (distinct.len(), total)
 }
@@ -48,18 +57,19 @@ async fn three_tasks_on_a_shared_subscription_deliver_30000_messages_exactly_onc
     let prefix = unique("scale");
     let topic = unique("scale-out");
     let run = unique("run");
-    let (setup, worker) = tokio::task::spawn_blocking(|| {
-        let setup = WorkerSetup::new(PLUGINS, "");
-        let worker = setup.start();
-        (setup, worker)
-    })
-    .await
-    .unwrap();
-    let created = worker.call("POST", "/connectors", Some(&source("scale", &format!("{prefix}/devices/+"), &topic, 3)));
+    let (setup, worker) = start_worker(PLUGINS, "").await;
+    let created = worker.call(
+        "POST",
+        "/connectors",
+        Some(&source("scale", &format!("{prefix}/devices/+"), &topic, 3)),
+    );
     assert_eq!(created.status, 201, "{}", created.body);
     running(&worker, "scale", 3);
 
-    let published = publish_numbered(&run, 0, 30_000, 20_000, |n| format!("{prefix}/devices/{}", n % 100)).await;
+    let published = publish_numbered(&run, 0, 30_000, 20_000, |n| {
+        format!("{prefix}/devices/{}", n % 100)
+    })
+    .await;
     let (distinct, total) = tokio::task::spawn_blocking({
         let (topic, run) = (topic.clone(), run.clone());
         move || count_in_kafka(&topic, &run, published)
@@ -67,13 +77,22 @@ async fn three_tasks_on_a_shared_subscription_deliver_30000_messages_exactly_onc
     .await
     .unwrap();
     println!("shared subscription, 3 tasks: published {published}, in Kafka {distinct} distinct of {total}");
-    assert_eq!(distinct as u64, published, "lost {}", published - distinct as u64);
+    assert_eq!(
+        distinct as u64,
+        published,
+        "lost {}",
+        published - distinct as u64
+    );
     assert_eq!(total, distinct, "exactly once: no duplicates");
     let metrics = worker.call("GET", "/metrics", None).body;
     for task in 0..3 {
         let line = metrics
             .lines()
-            .find(|l| l.starts_with(&format!("ferry_source_records_written_total{{connector=\"scale\",task=\"{task}\"}}")))
+            .find(|l| {
+                l.starts_with(&format!(
+                    "ferry_source_records_written_total{{connector=\"scale\",task=\"{task}\"}}"
+                ))
+            })
             .unwrap();
         let written: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!(written > 0, "task {task} took no share: {line}");
@@ -87,27 +106,28 @@ async fn kill_9_twice_during_50000_messages_loses_nothing() {
     let prefix = unique("crash");
     let topic = unique("crash-out");
     let run = unique("run");
-    let (setup, worker) = tokio::task::spawn_blocking(|| {
-        let setup = WorkerSetup::new(PLUGINS, "");
-        let worker = setup.start();
-        (setup, worker)
-    })
-    .await
-    .unwrap();
+    let (setup, worker) = start_worker(PLUGINS, "").await;
     let body = source("crash", &format!("{prefix}/cars/+"), &topic, 2);
     assert_eq!(worker.call("POST", "/connectors", Some(&body)).status, 201);
     running(&worker, "crash", 2);
 
     let publisher = tokio::spawn({
         let (run, prefix) = (run.clone(), prefix.clone());
-        async move { publish_numbered(&run, 0, 50_000, 5_000, |n| format!("{prefix}/cars/{}", n % 50)).await }
+        async move {
+            publish_numbered(&run, 0, 50_000, 5_000, |n| {
+                format!("{prefix}/cars/{}", n % 50)
+            })
+            .await
+        }
     });
     let setup = std::sync::Arc::new(setup);
     let mut worker = Some(worker);
     for round in 1..=2 {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let victim = worker.take().unwrap();
-        tokio::task::spawn_blocking(move || victim.kill9()).await.unwrap();
+        tokio::task::spawn_blocking(move || victim.kill9())
+            .await
+            .unwrap();
         println!("round {round}: worker killed with -9");
         tokio::time::sleep(Duration::from_secs(1)).await;
         let restarted = tokio::task::spawn_blocking({
@@ -130,7 +150,10 @@ async fn kill_9_twice_during_50000_messages_loses_nothing() {
         total - distinct,
         published - distinct as u64
     );
-    assert_eq!(distinct as u64, published, "every acknowledged message reaches Kafka");
+    assert_eq!(
+        distinct as u64, published,
+        "every acknowledged message reaches Kafka"
+    );
     drop(worker);
 }
 
@@ -148,17 +171,29 @@ fn a_wrong_password_fails_the_task_with_a_clear_trace() {
         "kafka.topic": unique("auth"),
     }});
     assert_eq!(worker.call("POST", "/connectors", Some(&body)).status, 201);
-    let failed = worker.wait_for("/connectors/auth/tasks/0/status", WAIT, |t| t["state"] == "FAILED");
+    let failed = worker.wait_for("/connectors/auth/tasks/0/status", WAIT, |t| {
+        t["state"] == "FAILED"
+    });
     let trace = failed["trace"].as_str().unwrap();
-    assert!(trace.contains("mqtt.password") || trace.contains("mqtt.username"), "{trace}");
+    assert!(
+        trace.contains("mqtt.password") || trace.contains("mqtt.username"),
+        "{trace}"
+    );
     // The secret never shows in REST answers other than the config it was given in.
-    assert!(!worker.call("GET", "/connectors/auth/status", None).body.contains("not-the-password"));
+    assert!(!worker
+        .call("GET", "/connectors/auth/status", None)
+        .body
+        .contains("not-the-password"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_example_config_maps_car_telemetry_to_sensor_data_keyed_by_car() {
     let example: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/connectors/mqtt-source.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/connectors/mqtt-source.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(example["config"]["kafka.topic"], "sensor-data");
@@ -172,26 +207,35 @@ async fn the_example_config_maps_car_telemetry_to_sensor_data_keyed_by_car() {
     body["config"]["kafka.topic"] = json!(topic);
     body["config"]["kafka.key"] = json!("level:4");
     body["config"]["mqtt.shared.subscription.group"] = json!(unique("cars"));
-    let (setup, worker) = tokio::task::spawn_blocking(|| {
-        let setup = WorkerSetup::new(PLUGINS, "");
-        let worker = setup.start();
-        (setup, worker)
-    })
-    .await
-    .unwrap();
+    let (setup, worker) = start_worker(PLUGINS, "").await;
     let created = worker.call("POST", "/connectors", Some(&body));
     assert_eq!(created.status, 201, "{}", created.body);
     running(&worker, "cars", 2);
     let run = unique("run");
-    publish_numbered(&run, 0, 10, 100, |n| format!("{prefix}/vehicles/sensor/data/electric-vehicle-{n:05}")).await;
-    let records = tokio::task::spawn_blocking(move || read_topic(&topic, WAIT, |r| r.len() >= 10)).await.unwrap();
+    publish_numbered(&run, 0, 10, 100, |n| {
+        format!("{prefix}/vehicles/sensor/data/electric-vehicle-{n:05}")
+    })
+    .await;
+    let records = tokio::task::spawn_blocking(move || read_topic(&topic, WAIT, |r| r.len() >= 10))
+        .await
+        .unwrap();
     assert_eq!(records.len(), 10);
     for record in &records {
         let value = String::from_utf8(record.value.clone().unwrap()).unwrap();
         let n: u64 = value.rsplit(':').next().unwrap().parse().unwrap();
-        assert_eq!(record.key.as_deref(), Some(format!("electric-vehicle-{n:05}").as_bytes()));
-        let mqtt_topic = record.headers.iter().find(|(k, _)| k == "mqtt.topic").unwrap();
-        assert_eq!(mqtt_topic.1, format!("{prefix}/vehicles/sensor/data/electric-vehicle-{n:05}").into_bytes());
+        assert_eq!(
+            record.key.as_deref(),
+            Some(format!("electric-vehicle-{n:05}").as_bytes())
+        );
+        let mqtt_topic = record
+            .headers
+            .iter()
+            .find(|(k, _)| k == "mqtt.topic")
+            .unwrap();
+        assert_eq!(
+            mqtt_topic.1,
+            format!("{prefix}/vehicles/sensor/data/electric-vehicle-{n:05}").into_bytes()
+        );
     }
     drop(worker);
     drop(setup);

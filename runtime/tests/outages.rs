@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use support::mqtt::{numbers_of, publish_numbered};
 use support::unique;
-use support::worker::{read_topic, WorkerSetup};
+use support::worker::{read_topic, start_worker};
 
 fn topic_of(prefix: &str, n: u64) -> String {
     let side = if n % 2 == 0 { "even" } else { "odd" };
@@ -19,7 +19,10 @@ fn topic_of(prefix: &str, n: u64) -> String {
 
 fn services(args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../dev/services");
-    let status = Command::new(script).args(args).status().expect("dev/services runs");
+    let status = Command::new(script)
+        .args(args)
+        .status()
+        .expect("dev/services runs");
     assert!(status.success(), "dev/services {args:?} failed");
 }
 
@@ -28,13 +31,7 @@ async fn kafka_down_for_20_s_then_mosquitto_restarted_loses_nothing() {
     let prefix = unique("outage");
     let topic = unique("outage-out");
     let run = unique("run");
-    let (setup, worker) = tokio::task::spawn_blocking(|| {
-        let setup = WorkerSetup::new(&["ferry_mqtt_source"], "");
-        let worker = setup.start();
-        (setup, worker)
-    })
-    .await
-    .unwrap();
+    let (setup, worker) = start_worker(&["ferry_mqtt_source"], "").await;
     let body = json!({"name": "outage", "config": {
         "connector.class": "MqttSource",
         "tasks.max": "2",
@@ -50,7 +47,9 @@ async fn kafka_down_for_20_s_then_mosquitto_restarted_loses_nothing() {
     let created = worker.call("POST", "/connectors", Some(&body));
     assert_eq!(created.status, 201, "{}", created.body);
     worker.wait_for("/connectors/outage/status", Duration::from_secs(60), |s| {
-        s["tasks"].as_array().is_some_and(|t| t.len() == 2 && t.iter().all(|t| t["state"] == "RUNNING"))
+        s["tasks"]
+            .as_array()
+            .is_some_and(|t| t.len() == 2 && t.iter().all(|t| t["state"] == "RUNNING"))
     });
 
     // Phase 1: 20 s of load at 1,000 msg/s; Kafka goes away for 20 s in the middle.
@@ -59,10 +58,14 @@ async fn kafka_down_for_20_s_then_mosquitto_restarted_loses_nothing() {
         async move { publish_numbered(&run, 0, 20_000, 1_000, |n| topic_of(&prefix, n)).await }
     });
     tokio::time::sleep(Duration::from_secs(3)).await;
-    tokio::task::spawn_blocking(|| services(&["down", "kafka"])).await.unwrap();
+    tokio::task::spawn_blocking(|| services(&["down", "kafka"]))
+        .await
+        .unwrap();
     println!("kafka stopped");
     tokio::time::sleep(Duration::from_secs(20)).await;
-    tokio::task::spawn_blocking(|| services(&["up"])).await.unwrap();
+    tokio::task::spawn_blocking(|| services(&["up"]))
+        .await
+        .unwrap();
     println!("kafka restarted");
     let phase_one = publisher.await.unwrap();
 
@@ -87,7 +90,10 @@ async fn kafka_down_for_20_s_then_mosquitto_restarted_loses_nothing() {
         move || {
             let wanted = published as usize;
             let records = read_topic(&topic, Duration::from_secs(120), |r| {
-                numbers_of(&run, r.iter().filter_map(|r| r.value.clone())).0.len() >= wanted
+                numbers_of(&run, r.iter().filter_map(|r| r.value.clone()))
+                    .0
+                    .len()
+                    >= wanted
             });
             numbers_of(&run, records.iter().filter_map(|r| r.value.clone()))
         }
@@ -102,10 +108,19 @@ async fn kafka_down_for_20_s_then_mosquitto_restarted_loses_nothing() {
     );
     let status = worker.call("GET", "/connectors/outage/status", None).json();
     assert!(
-        status["tasks"].as_array().unwrap().iter().all(|t| t["state"] == "RUNNING"),
+        status["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "RUNNING"),
         "tasks recovered: {status}"
     );
-    assert_eq!(distinct.len() as u64, published, "lost = 0; missing: {:?}", missing_ranges(&distinct, published));
+    assert_eq!(
+        distinct.len() as u64,
+        published,
+        "lost = 0; missing: {:?}",
+        missing_ranges(&distinct, published)
+    );
     drop(worker);
     drop(setup);
 }

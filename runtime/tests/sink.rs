@@ -10,7 +10,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 use support::unique;
-use support::worker::{read_topic, WorkerSetup};
+use support::worker::{read_topic, start_worker};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -74,15 +74,8 @@ async fn sink_commits_what_pre_commit_returns_and_dead_letters_errant_records() 
     values[10] = "poison".to_string();
     produce(&topic, &values).await;
 
-    let setup = WorkerSetup::new(&["ferry_test_file_sink"], "");
+    let (setup, worker) = start_worker(&["ferry_test_file_sink"], "").await;
     let output = setup.dir.path().join("out.jsonl");
-    let worker = tokio::task::spawn_blocking(move || {
-        let worker = setup.start();
-        (setup, worker)
-    })
-    .await
-    .unwrap();
-    let (setup, worker) = worker;
     let body = json!({"name": "files", "config": {
         "connector.class": "FileSink",
         "topics": topic,
@@ -186,13 +179,8 @@ async fn an_errant_record_fails_the_task_when_tolerance_is_none() {
         .collect();
     produce(&topic, &values).await;
 
-    let (setup, worker) = tokio::task::spawn_blocking(|| {
-        let setup = WorkerSetup::new(&["ferry_test_file_sink"], "task.restart.enabled: false");
-        let worker = setup.start();
-        (setup, worker)
-    })
-    .await
-    .unwrap();
+    let (setup, worker) =
+        start_worker(&["ferry_test_file_sink"], "task.restart.enabled: false").await;
     let output = setup.dir.path().join("out.jsonl");
     let body = json!({"name": "strict", "config": {
         "connector.class": "ferry.test.FileSinkConnector",

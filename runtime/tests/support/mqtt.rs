@@ -19,7 +19,8 @@ pub async fn publish_numbered(
     topic: impl Fn(u64) -> String,
 ) -> u64 {
     let services = Services::from_env();
-    let mut options = MqttOptions::new(unique("publisher"), &services.mqtt_host, services.mqtt_port);
+    let mut options =
+        MqttOptions::new(unique("publisher"), &services.mqtt_host, services.mqtt_port);
     options.set_keep_alive(Duration::from_secs(5));
     options.set_clean_session(false);
     options.set_inflight(200);
@@ -48,7 +49,11 @@ pub async fn publish_numbered(
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while acked.load(Ordering::Relaxed) < count {
-        assert!(tokio::time::Instant::now() < deadline, "the broker acknowledged only {} of {count}", acked.load(Ordering::Relaxed));
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the broker acknowledged only {} of {count}",
+            acked.load(Ordering::Relaxed)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = client.disconnect().await;
@@ -57,7 +62,10 @@ pub async fn publish_numbered(
 }
 
 /// The numbers of `run` found in record values `"<run>:<n>"`: (distinct, total).
-pub fn numbers_of(run: &str, values: impl Iterator<Item = Vec<u8>>) -> (std::collections::BTreeSet<u64>, usize) {
+pub fn numbers_of(
+    run: &str,
+    values: impl Iterator<Item = Vec<u8>>,
+) -> (std::collections::BTreeSet<u64>, usize) {
     let prefix = format!("{run}:");
     let mut distinct = std::collections::BTreeSet::new();
     let mut total = 0;

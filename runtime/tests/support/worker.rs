@@ -101,6 +101,20 @@ impl WorkerSetup {
     }
 }
 
+/// From async tests: a fresh setup and its started worker (the start blocks, so off the runtime).
+pub async fn start_worker(
+    libraries: &'static [&'static str],
+    extra_config: &'static str,
+) -> (WorkerSetup, Worker) {
+    tokio::task::spawn_blocking(move || {
+        let setup = WorkerSetup::new(libraries, extra_config);
+        let worker = setup.start();
+        (setup, worker)
+    })
+    .await
+    .expect("the worker starts")
+}
+
 /// A running worker process.
 pub struct Worker {
     child: Child,
