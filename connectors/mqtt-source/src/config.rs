@@ -185,19 +185,7 @@ pub struct MqttSourceConfig {
     pub task_filters: Option<Vec<String>>,
 }
 
-/// MQTT protocol version.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(crate = "ferry_api::serde")]
-#[schemars(crate = "ferry_api::schemars")]
-pub enum MqttVersion {
-    /// MQTT 3.1.1.
-    #[default]
-    #[serde(rename = "3.1.1")]
-    V311,
-    /// MQTT 5.
-    #[serde(rename = "5")]
-    V5,
-}
+pub use ferry_mqtt_common::config::MqttVersion;
 
 /// How the work is split across tasks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -15,12 +15,13 @@
 //! delivered only when a task with that id connects again. Set
 //! `mqtt.session.expiry.interval.seconds` (MQTT 5) or clear those sessions when scaling down.
 
-pub mod client;
 pub mod config;
-pub mod connection;
 pub mod mapping;
 pub mod session;
 pub mod task;
+
+// The connection code is shared with the MQTT sink.
+pub use ferry_mqtt_common::{client, connection};
 
 use ferry_api::config::ConfigIssue;
 use ferry_api::{

@@ -229,8 +229,10 @@ pub async fn drive(
                 // Mosquitto 2.0 does not keep shared subscriptions across a broker restart even
                 // when it resumes the session, so those are renewed on every connect; plain ones
                 // only when the session was lost (renewing them would resend retained messages).
-                let shared_subscriptions =
-                    settings.subscriptions.iter().any(|s| s.starts_with("$share/"));
+                let shared_subscriptions = settings
+                    .subscriptions
+                    .iter()
+                    .any(|s| s.starts_with("$share/"));
                 if !subscribed_once || !session_present || shared_subscriptions {
                     if !client.try_subscribe(&settings.subscriptions, settings.qos) {
                         shared.fail(ConnectError::fatal(

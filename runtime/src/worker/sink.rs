@@ -427,7 +427,11 @@ fn consumer(
         )
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // A worker killed with -9 holds its partitions until the group notices; 10 s (Kafka
+        // Connect's worker default) rather than librdkafka's 45 s bounds that pause.
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "3000");
     for (key, value) in &context.config.consumer_overrides {
         config.set(key, value);
     }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod kafka;
 pub mod mqtt;
 pub mod worker;
 

@@ -78,3 +78,98 @@ pub fn numbers_of(
     }
     (distinct, total)
 }
+
+/// One message a subscriber received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
+}
+
+/// A real MQTT subscriber collecting what it receives, in the background.
+pub struct Subscriber {
+    received: Arc<std::sync::Mutex<Vec<Received>>>,
+    client: AsyncClient,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Subscriber {
+    /// Subscribes to `filter` at QoS 1 on the plain listener and returns once the broker
+    /// confirmed. `persistent` keeps the session (and queued messages) across reconnects.
+    pub async fn start(filter: &str, persistent: bool) -> Subscriber {
+        let services = Services::from_env();
+        let mut options = MqttOptions::new(
+            unique("subscriber"),
+            &services.mqtt_host,
+            services.mqtt_port,
+        );
+        options.set_keep_alive(Duration::from_secs(5));
+        options.set_clean_session(!persistent);
+        let (client, mut events) = AsyncClient::new(options, 1000);
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = received.clone();
+        let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
+        let mut subscribed_tx = Some(subscribed_tx);
+        let driver = tokio::spawn(async move {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        if let Some(tx) = subscribed_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        sink.lock().unwrap().push(Received {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                            qos: p.qos,
+                            retain: p.retain,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        });
+        client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), subscribed_rx)
+            .await
+            .expect("SUBACK within 20 s")
+            .unwrap();
+        Subscriber {
+            received,
+            client,
+            driver,
+        }
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `done` accepts what was received, or `timeout`.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let received = self.received();
+            if done(&received) || tokio::time::Instant::now() > deadline {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.client.try_disconnect();
+        self.driver.abort();
+    }
+}

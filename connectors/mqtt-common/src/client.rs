@@ -1,9 +1,16 @@
-//! One face for rumqttc's MQTT 3.1.1 and MQTT 5 clients, with just what the session needs:
-//! events in, acknowledgements and subscriptions out, and the repairs rumqttc leaves to its user
-//! when a connection is lost.
+//! One face for rumqttc's MQTT 3.1.1 and MQTT 5 clients, with just what the connectors need,
+//! and the repairs rumqttc leaves to its user when a connection is lost.
+//!
+//! Two views of the same event loop:
+//! - a subscriber's ([`EventLoop::poll`], [`Event`]): messages in, acknowledgements and
+//!   subscriptions out (the source connector);
+//! - a publisher's ([`EventLoop::poll_delivery`], [`Delivery`]): publishes out, the broker's
+//!   PUBACK / PUBREC / PUBCOMP in, and the packet identifier rumqttc gave each publish
+//!   (the sink connector).
 
 use std::io;
 
+use bytes::Bytes;
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::v5::mqttbytes::v5 as mqtt5;
 
@@ -45,6 +52,43 @@ pub struct Properties {
     pub correlation_data: Option<Vec<u8>>,
 }
 
+/// A message to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The MQTT topic name (no wildcards).
+    pub topic: String,
+    /// The payload, sent unchanged.
+    pub payload: Bytes,
+    /// QoS 0, 1 or 2.
+    pub qos: u8,
+    /// Ask the broker to keep it as the topic's retained message.
+    pub retain: bool,
+    /// MQTT 5 publish properties; not sent with MQTT 3.1.1.
+    pub properties: Option<PublishProperties>,
+}
+
+/// The MQTT 5 properties of an outgoing publish.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishProperties {
+    /// User properties, in order.
+    pub user_properties: Vec<(String, String)>,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// Message expiry interval in seconds.
+    pub message_expiry_interval: Option<u32>,
+}
+
+impl PublishProperties {
+    fn v5(&self) -> mqtt5::PublishProperties {
+        mqtt5::PublishProperties {
+            user_properties: self.user_properties.clone(),
+            content_type: self.content_type.clone(),
+            message_expiry_interval: self.message_expiry_interval,
+            ..mqtt5::PublishProperties::default()
+        }
+    }
+}
+
 /// What the event loop reported.
 #[derive(Debug)]
 pub enum Event {
@@ -65,6 +109,51 @@ pub enum Event {
     /// The DISCONNECT asked for by [`Client::try_disconnect`] was written.
     DisconnectSent,
     /// Anything else (pings, PUBCOMP for QoS 2, ...).
+    Other,
+}
+
+/// What the event loop reported, seen by a publisher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// CONNACK accepted.
+    Connected {
+        /// The broker resumed an existing session.
+        session_present: bool,
+        /// MQTT 5: the broker's Receive Maximum, the QoS 1 and 2 publishes it accepts
+        /// unacknowledged; rumqttc cycles packet ids through that many values.
+        receive_maximum: Option<u16>,
+        /// MQTT 5: the largest packet the broker accepts.
+        maximum_packet_size: Option<u32>,
+    },
+    /// A PUBLISH was written to the network, with the packet identifier rumqttc gave it (0 for
+    /// QoS 0). Publishes are written in the order they were queued.
+    Written(u16),
+    /// A PUBLISH is held back because its packet identifier is still in use.
+    Waiting(u16),
+    /// PUBACK for a QoS 1 publish; `refused` holds an MQTT 5 failure reason.
+    PubAck {
+        /// Packet identifier.
+        pkid: u16,
+        /// The failure reason, when the broker refused the message.
+        refused: Option<String>,
+    },
+    /// PUBREC for a QoS 2 publish (rumqttc answers PUBREL itself).
+    PubRec {
+        /// Packet identifier.
+        pkid: u16,
+        /// The failure reason, when the broker refused the message.
+        refused: Option<String>,
+    },
+    /// PUBCOMP: a QoS 2 publish is complete.
+    PubComp {
+        /// Packet identifier.
+        pkid: u16,
+        /// The failure reason (MQTT 5: the broker did not know the packet identifier).
+        refused: Option<String>,
+    },
+    /// The DISCONNECT asked for by [`Client::try_disconnect`] was written.
+    DisconnectSent,
+    /// Anything else (pings, ...).
     Other,
 }
 
@@ -129,6 +218,41 @@ impl Client {
         }
     }
 
+    /// Queues a publish; rumqttc gives it a packet identifier when it writes it (see
+    /// [`Delivery::Written`]). False when the request queue is full or the event loop is gone;
+    /// the topic must be a valid topic name.
+    pub fn try_publish(&self, message: &OutgoingMessage) -> bool {
+        match self {
+            Client::V4(client) => client
+                .try_publish(
+                    message.topic.as_str(),
+                    qos4(message.qos),
+                    message.retain,
+                    message.payload.to_vec(),
+                )
+                .is_ok(),
+            Client::V5(client) => match &message.properties {
+                Some(properties) => client
+                    .try_publish_with_properties(
+                        message.topic.as_str(),
+                        qos5(message.qos),
+                        message.retain,
+                        message.payload.clone(),
+                        properties.v5(),
+                    )
+                    .is_ok(),
+                None => client
+                    .try_publish(
+                        message.topic.as_str(),
+                        qos5(message.qos),
+                        message.retain,
+                        message.payload.clone(),
+                    )
+                    .is_ok(),
+            },
+        }
+    }
+
     /// Queues a DISCONNECT, which keeps a persistent session on the broker.
     pub fn try_disconnect(&self) {
         match self {
@@ -181,16 +305,140 @@ impl EventLoop {
         settings: &ConnectionSettings,
         v5: bool,
     ) -> Result<(Client, EventLoop), TlsSetupError> {
+        Self::build(settings, v5, None)
+    }
+
+    /// Like [`EventLoop::new`], for a client that publishes: at most `max_inflight` QoS 1 and 2
+    /// publishes unacknowledged (MQTT 5: fewer if the broker's Receive Maximum says so). rumqttc
+    /// gives packet identifiers 1, 2, ... `max_inflight`, 1, 2, ... in the order publishes are
+    /// written (MQTT 5: up to the Receive Maximum).
+    pub fn publisher(
+        settings: &ConnectionSettings,
+        v5: bool,
+        max_inflight: u16,
+    ) -> Result<(Client, EventLoop), TlsSetupError> {
+        Self::build(settings, v5, Some(max_inflight.max(1)))
+    }
+
+    fn build(
+        settings: &ConnectionSettings,
+        v5: bool,
+        outgoing_inflight: Option<u16>,
+    ) -> Result<(Client, EventLoop), TlsSetupError> {
         if v5 {
+            let mut options = settings.v5()?;
+            if let Some(inflight) = outgoing_inflight {
+                options.set_outgoing_inflight_upper_limit(inflight);
+            }
             let (client, events) =
-                rumqttc::v5::AsyncClient::new(settings.v5()?, settings.request_capacity);
+                rumqttc::v5::AsyncClient::new(options, settings.request_capacity);
             Ok((Client::V5(client), EventLoop::V5(Box::new(events))))
         } else {
-            let (options, network) = settings.v4()?;
+            let (mut options, network) = settings.v4()?;
+            if let Some(inflight) = outgoing_inflight {
+                options.set_inflight(inflight);
+            }
             let (client, mut events) =
                 rumqttc::AsyncClient::new(options, settings.request_capacity);
             events.set_network_options(network);
             Ok((Client::V4(client), EventLoop::V4(Box::new(events))))
+        }
+    }
+
+    /// Waits for the next event, seen by a publisher. Not cancel-safe: always await it to
+    /// completion.
+    pub async fn poll_delivery(&mut self) -> Result<Delivery, PollError> {
+        match self {
+            EventLoop::V4(events) => match events.poll().await {
+                Ok(event) => Ok(delivery4(event)),
+                Err(e) => Err(error4(e)),
+            },
+            EventLoop::V5(events) => match events.poll().await {
+                Ok(event) => Ok(delivery5(event)),
+                Err(e) => Err(error5(e)),
+            },
+        }
+    }
+
+    /// After a failed poll of a publisher: takes everything rumqttc would resend on its own out
+    /// of its hands, so that the caller decides what to send again once connected (rumqttc drops
+    /// it all when the broker did not keep the session, and resends unacknowledged publishes in
+    /// packet id order rather than in the order they were queued). Drops the publishes still
+    /// queued to the event loop and any packet id collision, and returns the events produced
+    /// for the lost connection but not handed out yet (for example the [`Delivery::Written`] of
+    /// a publish whose write failed: it did get that packet id).
+    pub fn abandon_outgoing(&mut self) -> Vec<Delivery> {
+        match self {
+            EventLoop::V4(events) => {
+                events.clean();
+                events.pending.clear();
+                events.state.collision = None;
+                events.state.events.drain(..).map(delivery4).collect()
+            }
+            EventLoop::V5(events) => {
+                events.clean();
+                events.pending.clear();
+                events.state.collision = None;
+                events.state.events.drain(..).map(delivery5).collect()
+            }
+        }
+    }
+
+    /// Queues, ahead of anything queued through the client, the retransmission of a publish
+    /// under the packet identifier it had (DUP set). Only after [`EventLoop::abandon_outgoing`]
+    /// and a CONNACK that resumed the session, in the original order.
+    pub fn retransmit(&mut self, message: &OutgoingMessage, pkid: u16) {
+        match self {
+            EventLoop::V4(events) => {
+                let publish = rumqttc::Publish {
+                    dup: true,
+                    qos: qos4(message.qos),
+                    retain: message.retain,
+                    topic: message.topic.clone(),
+                    pkid,
+                    payload: message.payload.clone(),
+                };
+                events.pending.push_back(rumqttc::Request::Publish(publish));
+            }
+            EventLoop::V5(events) => {
+                let publish = mqtt5::Publish {
+                    dup: true,
+                    qos: qos5(message.qos),
+                    retain: message.retain,
+                    topic: Bytes::copy_from_slice(message.topic.as_bytes()),
+                    pkid,
+                    payload: message.payload.clone(),
+                    properties: message.properties.as_ref().map(PublishProperties::v5),
+                };
+                events
+                    .pending
+                    .push_back(rumqttc::v5::Request::Publish(publish));
+            }
+        }
+    }
+
+    /// Like [`EventLoop::retransmit`], for a QoS 2 publish the broker already received (PUBREC):
+    /// queues its PUBREL again.
+    pub fn release(&mut self, pkid: u16) {
+        match self {
+            EventLoop::V4(events) => events
+                .pending
+                .push_back(rumqttc::Request::PubRel(rumqttc::PubRel::new(pkid))),
+            EventLoop::V5(events) => events
+                .pending
+                .push_back(rumqttc::v5::Request::PubRel(mqtt5::PubRel::new(pkid, None))),
+        }
+    }
+
+    /// Whether the next CONNECT asks for a clean session (MQTT 3.1.1) or a clean start (MQTT 5).
+    pub fn set_clean_start(&mut self, clean: bool) {
+        match self {
+            EventLoop::V4(events) => {
+                events.mqtt_options.set_clean_session(clean);
+            }
+            EventLoop::V5(events) => {
+                events.options.set_clean_start(clean);
+            }
         }
     }
 
@@ -343,6 +591,71 @@ fn event5(event: rumqttc::v5::Event) -> Event {
         E::Outgoing(Outgoing::PubAck(_) | Outgoing::PubRec(_)) => Event::AckWritten,
         E::Outgoing(Outgoing::Disconnect) => Event::DisconnectSent,
         _ => Event::Other,
+    }
+}
+
+fn delivery4(event: rumqttc::Event) -> Delivery {
+    use rumqttc::{Event as E, Outgoing, Packet};
+    match event {
+        E::Incoming(Packet::ConnAck(connack)) => Delivery::Connected {
+            session_present: connack.session_present,
+            receive_maximum: None,
+            maximum_packet_size: None,
+        },
+        E::Outgoing(Outgoing::Publish(pkid)) => Delivery::Written(pkid),
+        E::Outgoing(Outgoing::AwaitAck(pkid)) => Delivery::Waiting(pkid),
+        E::Incoming(Packet::PubAck(ack)) => Delivery::PubAck {
+            pkid: ack.pkid,
+            refused: None,
+        },
+        E::Incoming(Packet::PubRec(ack)) => Delivery::PubRec {
+            pkid: ack.pkid,
+            refused: None,
+        },
+        E::Incoming(Packet::PubComp(ack)) => Delivery::PubComp {
+            pkid: ack.pkid,
+            refused: None,
+        },
+        E::Outgoing(Outgoing::Disconnect) => Delivery::DisconnectSent,
+        _ => Delivery::Other,
+    }
+}
+
+fn delivery5(event: rumqttc::v5::Event) -> Delivery {
+    use mqtt5::{Packet, PubAckReason, PubCompReason, PubRecReason};
+    use rumqttc::v5::Event as E;
+    use rumqttc::Outgoing;
+    match event {
+        E::Incoming(Packet::ConnAck(connack)) => Delivery::Connected {
+            session_present: connack.session_present,
+            receive_maximum: connack.properties.as_ref().and_then(|p| p.receive_max),
+            maximum_packet_size: connack.properties.as_ref().and_then(|p| p.max_packet_size),
+        },
+        E::Outgoing(Outgoing::Publish(pkid)) => Delivery::Written(pkid),
+        E::Outgoing(Outgoing::AwaitAck(pkid)) => Delivery::Waiting(pkid),
+        E::Incoming(Packet::PubAck(ack)) => Delivery::PubAck {
+            pkid: ack.pkid,
+            refused: match ack.reason {
+                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => None,
+                reason => Some(format!("{reason:?}")),
+            },
+        },
+        E::Incoming(Packet::PubRec(ack)) => Delivery::PubRec {
+            pkid: ack.pkid,
+            refused: match ack.reason {
+                PubRecReason::Success | PubRecReason::NoMatchingSubscribers => None,
+                reason => Some(format!("{reason:?}")),
+            },
+        },
+        E::Incoming(Packet::PubComp(ack)) => Delivery::PubComp {
+            pkid: ack.pkid,
+            refused: match ack.reason {
+                PubCompReason::Success => None,
+                reason => Some(format!("{reason:?}")),
+            },
+        },
+        E::Outgoing(Outgoing::Disconnect) => Delivery::DisconnectSent,
+        _ => Delivery::Other,
     }
 }
 

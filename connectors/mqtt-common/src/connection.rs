@@ -1,9 +1,9 @@
 //! How to reach an MQTT broker: the server URI, credentials, session settings and TLS, turned
 //! into `rumqttc` options for MQTT 3.1.1 or 5.
 //!
-//! Nothing here is specific to the source connector: the settings are plain data with the
-//! configuration keys (`mqtt.server.uri`, `mqtt.ssl.*`, ...) named in every message, so a sink
-//! connector can build the same connection from the same keys.
+//! Nothing here is specific to one connector: the settings are plain data with the
+//! configuration keys (`mqtt.server.uri`, `mqtt.ssl.*`, ...) named in every message, so the
+//! source and the sink build the same connection from the same keys.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -430,7 +430,7 @@ impl ConnectionSettings {
             .set_clean_session(self.clean_session)
             .set_manual_acks(self.manual_acks)
             .set_max_packet_size(self.max_packet_size as usize, self.max_packet_size as usize)
-            // Outgoing publishes only; this client publishes nothing.
+            // Outgoing publishes only: enough for a subscriber; `EventLoop::publisher` raises it.
             .set_inflight(10);
         if let Some(username) = &self.username {
             options.set_credentials(username, self.password.as_deref().unwrap_or(""));
@@ -453,7 +453,7 @@ impl ConnectionSettings {
             .set_connection_timeout(self.connect_timeout.as_secs().max(1))
             .set_max_packet_size(Some(self.max_packet_size))
             .set_receive_maximum(Some(self.receive_maximum.max(1)))
-            // Outgoing publishes only; this client publishes nothing.
+            // Outgoing publishes only: enough for a subscriber; `EventLoop::publisher` raises it.
             .set_outgoing_inflight_upper_limit(10);
         if !self.clean_session {
             // Without it an MQTT 5 session ends with the connection.
