@@ -99,6 +99,7 @@ async fn connection_task(
     tokio::spawn(event_loop(
         events,
         mine,
+        config.run.clone(),
         stats.clone(),
         config.qos,
         batches,
@@ -156,6 +157,7 @@ async fn connection_task(
 async fn event_loop(
     mut events: EventLoop,
     mine: HashSet<String>,
+    run: String,
     stats: Arc<FleetStats>,
     qos: QoS,
     mut suback_pending: usize,
@@ -185,6 +187,9 @@ async fn event_loop(
                 let Ok(alert) = serde_json::from_slice::<Alert>(&publish.payload) else {
                     continue;
                 };
+                if alert.run != run {
+                    continue; // an alert of an earlier run, still queued somewhere
+                }
                 let for_this_topic = publish.topic == format!("cars/{}/alerts", alert.car);
                 if for_this_topic && mine.contains(&alert.car) {
                     let latency = now_ms().saturating_sub(alert.sent_at_ms);
