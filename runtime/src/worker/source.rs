@@ -152,6 +152,12 @@ impl SourceRun<'_> {
                 last_flush = Instant::now();
             }
             let target = control.target();
+            if target == TaskTarget::Paused && self.in_flight > 0 {
+                // Report PAUSED only once what was sent before the pause is acknowledged, so
+                // nothing is written while the status says PAUSED.
+                self.wait_for_delivery(POLL_TIMEOUT)?;
+                continue;
+            }
             let state = match target {
                 TaskTarget::Stopping => return Ok(()),
                 TaskTarget::Paused => State::Paused,
