@@ -216,8 +216,10 @@ fn default_keepalive() -> u16 {
 fn default_session_expiry() -> u32 {
     u32::MAX
 }
+/// Acknowledgements wait for Kafka's round trip, so the window bounds throughput per task at
+/// about window / round trip: 10,000 keeps a task above 25k msg/s at QoS 1 for ~6 MB of messages.
 fn default_max_inflight() -> u32 {
-    1000
+    10_000
 }
 fn default_max_packet_size() -> u32 {
     268_435_455
@@ -477,7 +479,7 @@ mod tests {
         assert_eq!(config.qos, 1);
         assert_eq!(config.version, MqttVersion::V311);
         assert!(!config.clean_session);
-        assert_eq!(config.max_inflight, 1000);
+        assert_eq!(config.max_inflight, 10_000);
         assert_eq!(config.tasks_split, TaskSplit::Shared);
         assert_eq!(config.kafka_key, "topic");
         assert_eq!(config.client_id(&task(2)), "cars-2");
@@ -488,7 +490,7 @@ mod tests {
         let connection = config.connection(&task(0)).unwrap();
         assert_eq!(connection.keep_alive, Duration::from_secs(60));
         assert_eq!(connection.connect_timeout, Duration::from_secs(30));
-        assert_eq!(connection.receive_maximum, 1000);
+        assert_eq!(connection.receive_maximum, 10_000);
     }
 
     #[test]

@@ -51,7 +51,7 @@ fn loads_with_class_name_aliases_and_documented_schema() {
         assert!(!description.is_empty(), "{key} has no description");
     }
     assert_eq!(properties["mqtt.qos"]["default"], 1);
-    assert_eq!(properties["mqtt.max.inflight"]["default"], 1000);
+    assert_eq!(properties["mqtt.max.inflight"]["default"], 10_000);
 }
 
 #[test]
