@@ -378,7 +378,8 @@ impl ConnectorThread {
             return;
         }
         let status = self.context.status.get(&self.name);
-        let failed = |state: State| state == State::Failed;
+        // The herder marks what the request selected as RESTARTING before queuing it.
+        let failed = |state: State| matches!(state, State::Failed | State::Restarting);
         let restart_connector =
             !only_failed || status.as_ref().is_some_and(|s| failed(s.connector.state));
         let tasks: Vec<u32> = match (&status, include_tasks) {

@@ -501,20 +501,18 @@ impl Herder {
         only_failed: bool,
     ) -> Result<Option<StatusInfo>> {
         let mut status = self.status(name)?;
-        self.send(
-            name,
-            Command::Restart {
-                include_tasks,
-                only_failed,
-            },
-        )?;
-        if !include_tasks && !only_failed {
-            return Ok(None);
+        if self.target(name)? == TargetState::Stopped {
+            // Nothing runs; resume starts it afresh.
+            return Ok((include_tasks || only_failed).then_some(status));
         }
+        // Mark what restarts before the connector thread acts, so a status read right after this
+        // answer never shows the state from before the restart.
+        let board = &self.context.status;
         let failed = |s: &InstanceStatus| s.state == State::Failed;
         if !only_failed || failed(&status.connector) {
             status.connector.state = State::Restarting;
             status.connector.trace = None;
+            board.set_connector(name, status.kind, State::Restarting, None);
         }
         if include_tasks {
             for task in status
@@ -524,14 +522,25 @@ impl Herder {
             {
                 task.status.state = State::Restarting;
                 task.status.trace = None;
+                board.set_task(name, task.id, State::Restarting, None);
             }
         }
-        Ok(Some(status))
+        self.send(
+            name,
+            Command::Restart {
+                include_tasks,
+                only_failed,
+            },
+        )?;
+        Ok((include_tasks || only_failed).then_some(status))
     }
 
     /// Restarts one task.
     pub fn restart_task(&self, name: &str, task: u32) -> Result<()> {
         self.task_status(name, task)?;
+        self.context
+            .status
+            .set_task(name, task, State::Restarting, None);
         self.send(name, Command::RestartTask(task))
     }
 
