@@ -1,18 +1,18 @@
 //! The MQTT source connector's configuration: Kafka Connect-style keys, typed and documented.
 //!
 //! Every field's doc comment is its description in the worker's `validate` endpoint and in
-//! `GET /connector-plugins/{class}/config`. [`MqttSourceConfig::check`] adds the checks a schema
-//! cannot express (URI, topic filters, templates, TLS files).
-
-use std::path::PathBuf;
-use std::time::Duration;
+//! `GET /connector-plugins/{class}/config`. The connection keys (`mqtt.server.uri`, `mqtt.ssl.*`,
+//! `mqtt.client.id`, `mqtt.username`, ...) are shared with the MQTT sink connector, from
+//! [`MqttConnectionConfig`]. [`MqttSourceConfig::check`] adds the checks a schema cannot express
+//! (URI, topic filters, templates, TLS files).
 
 use ferry_api::config::ConfigIssue;
 use ferry_api::schemars::JsonSchema;
 use ferry_api::serde::{Deserialize, Serialize};
 use ferry_api::{ConnectError, TaskContext};
+pub use ferry_mqtt_common::config::{MqttConnectionConfig, MqttVersion};
 
-use crate::connection::{ConnectionSettings, ServerUri, TlsSettings};
+use crate::connection::ConnectionSettings;
 use crate::mapping::{check_filter, Mapping};
 
 /// The task configuration key that carries a task's share of the filters in `filters` split
@@ -21,14 +21,10 @@ pub const TASK_FILTERS_KEY: &str = "mqtt.task.filters";
 
 /// Configuration of the MQTT source connector.
 #[derive(Clone, Deserialize, JsonSchema)]
-#[serde(crate = "ferry_api::serde", deny_unknown_fields)]
-#[schemars(crate = "ferry_api::schemars")]
+#[serde(crate = "ferry_api::serde")]
+// Unknown keys are refused from the schema: serde cannot deny them next to `flatten`.
+#[schemars(crate = "ferry_api::schemars", deny_unknown_fields)]
 pub struct MqttSourceConfig {
-    /// Broker address: `tcp://host:port` (or `mqtt://`) for plain TCP, `ssl://host:port` (or
-    /// `mqtts://`) for TLS, e.g. `tcp://127.0.0.1:1883`. The port defaults to 1883 / 8883.
-    #[serde(rename = "mqtt.server.uri")]
-    pub server_uri: String,
-
     /// Comma-separated MQTT topic filters to subscribe to; `+` matches one level, `#` (last)
     /// any number of levels, e.g. `vehicles/sensor/data/+,alerts/#`.
     #[serde(rename = "mqtt.topics")]
@@ -62,75 +58,6 @@ pub struct MqttSourceConfig {
     #[schemars(range(min = 0, max = 2))]
     pub qos: u8,
 
-    /// MQTT protocol version: `3.1.1` or `5`. With 5, user properties, content type, response
-    /// topic and correlation data become record headers.
-    #[serde(rename = "mqtt.version", default)]
-    pub version: MqttVersion,
-
-    /// Start a clean session on every connect. Keep it false (the default) for at-least-once
-    /// delivery: the broker then keeps the subscriptions and queues messages while the
-    /// connector is away, and redelivers those not yet acknowledged.
-    #[serde(rename = "mqtt.clean.session.enabled", default)]
-    pub clean_session: bool,
-
-    /// MQTT client identifier. Each task connects as `<this>-<task number>`, or with `{task}`
-    /// replaced by the task number when the value contains it. Defaults to the connector name,
-    /// so ids are stable across restarts and the persistent session is resumed.
-    #[serde(rename = "mqtt.client.id", default)]
-    pub client_id: Option<String>,
-
-    /// User name for the broker.
-    #[serde(rename = "mqtt.username", default)]
-    pub username: Option<String>,
-
-    /// Password for the broker.
-    #[serde(rename = "mqtt.password", default)]
-    pub password: Option<String>,
-
-    /// Seconds to wait for the TCP connection, the TLS handshake and the broker's CONNACK.
-    #[serde(
-        rename = "mqtt.connect.timeout.seconds",
-        default = "default_connect_timeout"
-    )]
-    #[schemars(range(min = 1, max = 3600))]
-    pub connect_timeout_seconds: u32,
-
-    /// Keep-alive interval in seconds; 0 disables keep-alive pings (MQTT 3.1.1 only; MQTT 5
-    /// needs at least 5).
-    #[serde(
-        rename = "mqtt.keepalive.interval.seconds",
-        default = "default_keepalive"
-    )]
-    pub keepalive_interval_seconds: u16,
-
-    /// MQTT 5 only: how long the broker keeps the persistent session after a disconnect, in
-    /// seconds; 4294967295 (the default) means never expire, as an MQTT 3.1.1 persistent
-    /// session. Ignored with `mqtt.clean.session.enabled=true`.
-    #[serde(
-        rename = "mqtt.session.expiry.interval.seconds",
-        default = "default_session_expiry"
-    )]
-    pub session_expiry_interval_seconds: u32,
-
-    /// PEM file with the CA certificates that sign the broker's certificate. When unset, the
-    /// system's root certificates are trusted.
-    #[serde(rename = "mqtt.ssl.ca.file", default)]
-    pub ssl_ca_file: Option<PathBuf>,
-
-    /// PEM file with this client's certificate (chain), for brokers that require mutual TLS;
-    /// needs `mqtt.ssl.key.file`.
-    #[serde(rename = "mqtt.ssl.cert.file", default)]
-    pub ssl_cert_file: Option<PathBuf>,
-
-    /// PEM file with the private key of `mqtt.ssl.cert.file` (PKCS#8, PKCS#1 or SEC1).
-    #[serde(rename = "mqtt.ssl.key.file", default)]
-    pub ssl_key_file: Option<PathBuf>,
-
-    /// Accept any broker certificate without verification. Insecure: for test brokers with
-    /// throwaway certificates only; a warning is logged at every connect.
-    #[serde(rename = "mqtt.ssl.insecure.skip.verify", default)]
-    pub ssl_insecure_skip_verify: bool,
-
     /// Drop messages the broker sends because they were retained when the subscription was
     /// made (they are still acknowledged). Live messages are always forwarded.
     #[serde(rename = "mqtt.skip.retained", default)]
@@ -153,39 +80,16 @@ pub struct MqttSourceConfig {
     #[schemars(range(min = 1, max = 65535))]
     pub max_inflight: u32,
 
-    /// Largest MQTT packet accepted, in bytes (MQTT's maximum by default). With MQTT 5 the broker
-    /// is told and does not send larger messages.
-    #[serde(
-        rename = "mqtt.max.packet.size.bytes",
-        default = "default_max_packet_size"
-    )]
-    #[schemars(range(min = 1024, max = 268435455))]
-    pub max_packet_size_bytes: u32,
-
-    /// First wait before reconnecting after a lost connection, in milliseconds; doubles at each
-    /// failed attempt up to `mqtt.reconnect.backoff.max.ms`.
-    #[serde(
-        rename = "mqtt.reconnect.backoff.initial.ms",
-        default = "default_backoff_initial"
-    )]
-    #[schemars(range(min = 1))]
-    pub reconnect_backoff_initial_ms: u64,
-
-    /// Longest wait between reconnection attempts, in milliseconds.
-    #[serde(
-        rename = "mqtt.reconnect.backoff.max.ms",
-        default = "default_backoff_max"
-    )]
-    #[schemars(range(min = 1))]
-    pub reconnect_backoff_max_ms: u64,
-
     /// Internal, set by the connector for each task in `filters` split mode: the filters this
     /// task subscribes to. Do not set it yourself.
     #[serde(rename = "mqtt.task.filters", default)]
     pub task_filters: Option<Vec<String>>,
-}
 
-pub use ferry_mqtt_common::config::MqttVersion;
+    /// The broker connection: `mqtt.server.uri`, `mqtt.version`, `mqtt.client.id`, credentials,
+    /// TLS, session and reconnect settings.
+    #[serde(flatten)]
+    pub connection: MqttConnectionConfig,
+}
 
 /// How the work is split across tasks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -207,28 +111,10 @@ fn default_key() -> String {
 fn default_qos() -> u8 {
     1
 }
-fn default_connect_timeout() -> u32 {
-    30
-}
-fn default_keepalive() -> u16 {
-    60
-}
-fn default_session_expiry() -> u32 {
-    u32::MAX
-}
 /// Acknowledgements wait for Kafka's round trip, so the window bounds throughput per task at
 /// about window / round trip: 10,000 keeps a task above 25k msg/s at QoS 1 for ~6 MB of messages.
 fn default_max_inflight() -> u32 {
     10_000
-}
-fn default_max_packet_size() -> u32 {
-    268_435_455
-}
-fn default_backoff_initial() -> u64 {
-    100
-}
-fn default_backoff_max() -> u64 {
-    30_000
 }
 
 /// Parses a configuration map and runs every check; the first issue becomes the error.
@@ -249,14 +135,11 @@ pub fn parse(config: &ferry_api::ConfigMap) -> Result<MqttSourceConfig, ConnectE
 impl MqttSourceConfig {
     /// The checks the schema cannot express; one issue per problem, naming the key and the fix.
     pub fn check(&self) -> Vec<ConfigIssue> {
-        let mut issues = Vec::new();
-        let server = match self.server_uri.parse::<ServerUri>() {
-            Ok(server) => Some(server),
-            Err(e) => {
-                issues.push(ConfigIssue::new("mqtt.server.uri", e));
-                None
-            }
-        };
+        // The shared connection checks, in the source's historical order: the URI first, the
+        // rest (TLS files, credentials, client id, keep-alive, backoff) after the topic checks.
+        let (mut issues, connection): (Vec<_>, Vec<_>) = (self.connection.check())
+            .into_iter()
+            .partition(|issue| issue.field == "mqtt.server.uri");
         if self.topics.is_empty() {
             issues.push(ConfigIssue::new(
                 "mqtt.topics",
@@ -283,24 +166,7 @@ impl MqttSourceConfig {
             }
             Err(found) => issues.extend(found),
         }
-        if let Some(server) = &server {
-            issues.extend(self.tls().check(server.tls));
-        }
-        if self.password.is_some() && self.username.is_none() {
-            issues.push(ConfigIssue::new(
-                "mqtt.username",
-                "`mqtt.password` is set without a user name; set `mqtt.username` too",
-            ));
-        }
-        if let Some(id) = &self.client_id {
-            if id.trim().is_empty() || id.starts_with(' ') {
-                issues.push(ConfigIssue::new(
-                    "mqtt.client.id",
-                    "must not be empty or start with a space; leave it unset to use the \
-                     connector name",
-                ));
-            }
-        }
+        issues.extend(connection);
         if let Some(group) = &self.shared_subscription_group {
             if group.is_empty() || group.contains(['/', '+', '#']) {
                 issues.push(ConfigIssue::new(
@@ -312,26 +178,6 @@ impl MqttSourceConfig {
                 ));
             }
         }
-        if self.version == MqttVersion::V5 && self.keepalive_interval_seconds < 5 {
-            issues.push(ConfigIssue::new(
-                "mqtt.keepalive.interval.seconds",
-                format!(
-                    "{} is too short with `mqtt.version=5`: the MQTT 5 client needs at least 5 \
-                     seconds (0, no keep-alive, works with 3.1.1 only)",
-                    self.keepalive_interval_seconds
-                ),
-            ));
-        }
-        if self.reconnect_backoff_initial_ms > self.reconnect_backoff_max_ms {
-            issues.push(ConfigIssue::new(
-                "mqtt.reconnect.backoff.initial.ms",
-                format!(
-                    "{} is more than `mqtt.reconnect.backoff.max.ms` ({}); lower it or raise the \
-                     maximum",
-                    self.reconnect_backoff_initial_ms, self.reconnect_backoff_max_ms
-                ),
-            ));
-        }
         issues
     }
 
@@ -342,28 +188,6 @@ impl MqttSourceConfig {
             self.kafka_topic_regex.as_deref(),
             &self.kafka_key,
         )
-    }
-
-    fn tls(&self) -> TlsSettings {
-        TlsSettings {
-            ca_file: self.ssl_ca_file.clone(),
-            cert_file: self.ssl_cert_file.clone(),
-            key_file: self.ssl_key_file.clone(),
-            insecure_skip_verify: self.ssl_insecure_skip_verify,
-        }
-    }
-
-    /// The client identifier of a task: stable for a connector name and task number.
-    pub fn client_id(&self, task: &TaskContext) -> String {
-        let base = self
-            .client_id
-            .clone()
-            .unwrap_or_else(|| task.connector.trim().to_string());
-        if base.contains("{task}") {
-            base.replace("{task}", &task.task.to_string())
-        } else {
-            format!("{base}-{}", task.task)
-        }
     }
 
     /// The shared subscription group: the configured one, or the connector name made legal.
@@ -396,29 +220,12 @@ impl MqttSourceConfig {
         }
     }
 
-    /// How a task connects.
-    pub fn connection(&self, task: &TaskContext) -> Result<ConnectionSettings, ConnectError> {
-        let server = self
-            .server_uri
-            .parse::<ServerUri>()
-            .map_err(|e| ConnectError::config("mqtt.server.uri", e))?;
+    /// How a task connects: manual acks, `mqtt.max.inflight` as MQTT 5 Receive Maximum.
+    pub fn settings(&self, task: &TaskContext) -> Result<ConnectionSettings, ConnectError> {
         let max_inflight = self.max_inflight.clamp(1, u16::MAX as u32);
-        Ok(ConnectionSettings {
-            server,
-            client_id: self.client_id(task),
-            username: self.username.clone(),
-            password: self.password.clone(),
-            clean_session: self.clean_session,
-            session_expiry_seconds: self.session_expiry_interval_seconds,
-            keep_alive: Duration::from_secs(self.keepalive_interval_seconds.into()),
-            connect_timeout: Duration::from_secs(self.connect_timeout_seconds.into()),
-            max_packet_size: self.max_packet_size_bytes,
-            receive_maximum: max_inflight as u16,
-            manual_acks: true,
-            // Acks waiting to be written are bounded by the in-flight limit; see task.rs.
-            request_capacity: 2 * max_inflight as usize + 64,
-            tls: self.tls(),
-        })
+        // Acks waiting to be written are bounded by the in-flight limit; see task.rs.
+        let request_capacity = 2 * max_inflight as usize + 64;
+        (self.connection).settings(task, max_inflight as u16, true, request_capacity)
     }
 
     /// Filters dealt round-robin to at most `max_tasks` tasks (fewer when there are fewer filters).
@@ -436,6 +243,7 @@ impl MqttSourceConfig {
 mod tests {
     use super::*;
     use ferry_api::ConfigMap;
+    use std::time::Duration;
 
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
         pairs
@@ -477,17 +285,17 @@ mod tests {
     fn defaults() {
         let config = parse(&with(&[])).unwrap();
         assert_eq!(config.qos, 1);
-        assert_eq!(config.version, MqttVersion::V311);
-        assert!(!config.clean_session);
+        assert_eq!(config.connection.version, MqttVersion::V311);
+        assert!(!config.connection.clean_session);
         assert_eq!(config.max_inflight, 10_000);
         assert_eq!(config.tasks_split, TaskSplit::Shared);
         assert_eq!(config.kafka_key, "topic");
-        assert_eq!(config.client_id(&task(2)), "cars-2");
+        assert_eq!(config.connection.client_id(&task(2)), "cars-2");
         assert_eq!(
             config.subscriptions(&task(0)),
             ["$share/cars/vehicles/sensor/data/+"]
         );
-        let connection = config.connection(&task(0)).unwrap();
+        let connection = config.settings(&task(0)).unwrap();
         assert_eq!(connection.keep_alive, Duration::from_secs(60));
         assert_eq!(connection.connect_timeout, Duration::from_secs(30));
         assert_eq!(connection.receive_maximum, 10_000);
@@ -500,13 +308,13 @@ mod tests {
             ("mqtt.shared.subscription.group", "g1"),
         ]))
         .unwrap();
-        assert_eq!(config.client_id(&task(1)), "bridge-1-eu");
+        assert_eq!(config.connection.client_id(&task(1)), "bridge-1-eu");
         assert_eq!(
             config.subscriptions(&task(0))[0],
             "$share/g1/vehicles/sensor/data/+"
         );
         let config = parse(&with(&[("mqtt.client.id", "bridge")])).unwrap();
-        assert_eq!(config.client_id(&task(1)), "bridge-1");
+        assert_eq!(config.connection.client_id(&task(1)), "bridge-1");
         let odd = TaskContext {
             connector: "a/b+c".into(),
             task: 0,
@@ -579,6 +387,25 @@ mod tests {
         let fields: Vec<&str> = found.iter().map(|i| i.field.as_str()).collect();
         assert!(fields.contains(&"mqtt.version"), "{found:?}");
         assert!(fields.contains(&"mqtt.qoss"), "{found:?}");
+        // Unknown keys get a hint, for the source's own keys and the shared connection keys.
+        let found = issues(&with(&[
+            ("mqtt.qoss", "1"),
+            ("mqtt.clean.sesion.enabled", "true"),
+        ]));
+        let hint = |field: &str| {
+            (found.iter())
+                .find(|i| i.field == field)
+                .map(|i| i.message.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            hint("mqtt.qoss").contains("did you mean `mqtt.qos`"),
+            "{found:?}"
+        );
+        assert!(
+            hint("mqtt.clean.sesion.enabled").contains("did you mean `mqtt.clean.session.enabled`"),
+            "{found:?}"
+        );
         assert!(issues(&with(&[("mqtt.version", "5")])).is_empty());
         let found = issues(&with(&[
             ("mqtt.version", "5"),

@@ -62,7 +62,7 @@ impl Connector for MqttSourceConnector {
         let parsed = config::parse(config)?;
         tracing::info!(
             connector = context.name(),
-            server = %parsed.server_uri,
+            server = %parsed.connection.server_uri,
             filters = ?parsed.topics,
             kafka_topic = %parsed.kafka_topic,
             split = ?parsed.tasks_split,

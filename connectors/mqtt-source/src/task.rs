@@ -133,9 +133,10 @@ impl SourceTask for MqttSourceTask {
         let mapping = config.mapping().map_err(|issues| {
             ConnectError::config(issues[0].field.clone(), issues[0].message.clone())
         })?;
-        let settings = config.connection(&context)?;
-        let (client, events) = EventLoop::new(&settings, config.version == MqttVersion::V5)
-            .map_err(|e| ConnectError::config(e.key(), e.to_string()))?;
+        let settings = config.settings(&context)?;
+        let (client, events) =
+            EventLoop::new(&settings, config.connection.version == MqttVersion::V5)
+                .map_err(|e| ConnectError::config(e.key(), e.to_string()))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name(format!("mqtt-{}-{}", context.connector, context.task))
@@ -149,19 +150,19 @@ impl SourceTask for MqttSourceTask {
             subscriptions: config.subscriptions(&context),
             qos: config.qos,
             max_inflight,
-            backoff_initial: Duration::from_millis(config.reconnect_backoff_initial_ms),
-            backoff_max: Duration::from_millis(config.reconnect_backoff_max_ms),
-            insecure: settings.server.tls && config.ssl_insecure_skip_verify,
+            backoff_initial: config.connection.backoff_initial(),
+            backoff_max: config.connection.backoff_max(),
+            insecure: settings.server.tls && config.connection.ssl_insecure_skip_verify,
             server: settings.server.to_string(),
             client_id: settings.client_id.clone(),
-            clean_session: config.clean_session,
+            clean_session: config.connection.clean_session,
         };
         tracing::info!(
             server = %driver_settings.server,
             client_id = %driver_settings.client_id,
             filters = ?driver_settings.subscriptions,
             qos = config.qos,
-            version = ?config.version,
+            version = ?config.connection.version,
             max_inflight,
             "MQTT source task starting"
         );
