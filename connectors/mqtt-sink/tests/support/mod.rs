@@ -5,7 +5,7 @@
 
 pub mod proxy;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -15,68 +15,19 @@ use rumqttc::v5::mqttbytes::v5::{Filter, Packet};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
-
 /// The connector's cdylib, built once per test binary so `cargo test` alone is enough. `--tests`
 /// gives the build the same dependency features as `cargo test -p ferry-mqtt-sink`, so the two
 /// do not keep rebuilding each other's dependencies.
 pub fn library() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let mut build = std::process::Command::new(cargo);
-        build
-            .args([
-                "build",
-                "-p",
-                "ferry-mqtt-sink",
-                "--lib",
-                "--tests",
-                "--quiet",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        // The variables cargo sets for this test binary would reach build scripts that watch
-        // them (ring's watches CARGO_MANIFEST_DIR) and force a rebuild on every run.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("CARGO_PKG_")
-                || name.starts_with("CARGO_BIN_")
-                || [
-                    "CARGO_MANIFEST_DIR",
-                    "CARGO_MANIFEST_PATH",
-                    "CARGO_CRATE_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                    "CARGO_TARGET_TMPDIR",
-                ]
-                .contains(&name.as_ref())
-            {
-                build.env_remove(name.as_ref());
-            }
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the connector library failed");
+    static LOGGING: OnceLock<()> = OnceLock::new();
+    ferry_testkit::cargo_build(&["-p", "ferry-mqtt-sink", "--lib", "--tests"]);
+    LOGGING.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string()))
             .try_init();
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-        .join("debug");
-    let path = target.join(format!(
-        "{}ferry_mqtt_sink.{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_EXTENSION
-    ));
-    assert!(path.exists(), "{} was not built", path.display());
-    path
+    ferry_testkit::library("ferry_mqtt_sink")
 }
 
 /// The connector, loaded by the worker's plugin loader.
@@ -86,80 +37,7 @@ pub fn plugin() -> Arc<Plugin> {
     registry.find("MqttSink").expect("the MQTT sink loads")
 }
 
-/// Where the services started by `dev/services up` listen (`eval "$(dev/services env)"`), with
-/// the script's defaults.
-#[derive(Debug, Clone)]
-pub struct Services {
-    pub mqtt_host: String,
-    pub mqtt_port: u16,
-    pub mqtts_port: u16,
-    pub mqtt_auth_port: u16,
-    pub mqtt_mtls_port: u16,
-    pub mqtt_username: String,
-    pub mqtt_password: String,
-    pub tls_ca: PathBuf,
-    pub tls_client_cert: PathBuf,
-    pub tls_client_key: PathBuf,
-}
-
-impl Services {
-    pub fn from_env() -> Services {
-        let var = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_string());
-        let port = |name: &str, default: u16| {
-            std::env::var(name)
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(default)
-        };
-        let state = std::env::var_os("FERRY_SERVICES_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join(".services"));
-        let cert = |name: &str, file: &str| {
-            std::env::var_os(name)
-                .map(PathBuf::from)
-                .unwrap_or_else(|| state.join("certs").join(file))
-        };
-        Services {
-            mqtt_host: var("FERRY_MQTT_HOST", "127.0.0.1"),
-            mqtt_port: port("FERRY_MQTT_PORT", 1883),
-            mqtts_port: port("FERRY_MQTTS_PORT", 8883),
-            mqtt_auth_port: port("FERRY_MQTT_AUTH_PORT", 1884),
-            mqtt_mtls_port: port("FERRY_MQTT_MTLS_PORT", 8884),
-            mqtt_username: var("FERRY_MQTT_USERNAME", "ferry"),
-            mqtt_password: var("FERRY_MQTT_PASSWORD", "ferry-secret"),
-            tls_ca: cert("FERRY_TLS_CA", "ca.pem"),
-            tls_client_cert: cert("FERRY_TLS_CLIENT_CERT", "client.pem"),
-            tls_client_key: cert("FERRY_TLS_CLIENT_KEY", "client-key.pem"),
-        }
-    }
-
-    /// `scheme://host:port`.
-    pub fn uri(&self, scheme: &str, port: u16) -> String {
-        format!("{scheme}://{}:{port}", self.mqtt_host)
-    }
-
-    /// The plain listener, for the proxy.
-    pub fn plain_address(&self) -> String {
-        format!("{}:{}", self.mqtt_host, self.mqtt_port)
-    }
-}
-
-/// A name no earlier test run used, for topics and client ids.
-pub fn unique(prefix: &str) -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-pub fn config(pairs: &[(&str, &str)]) -> ConfigMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+pub use ferry_testkit::{config, unique, Services};
 
 /// Starts task 0 of `connector`.
 pub fn start(connector: &str, config: &ConfigMap) -> SinkTaskInstance {
