@@ -46,16 +46,19 @@ pub async fn run(
         .set("enable.auto.commit", "false")
         .create()?;
     // Start exactly at the current end of every partition: everything the fleet sends after
-    // `ready` is read, nothing of earlier runs.
-    let metadata = consumer.fetch_metadata(Some(&input), Duration::from_secs(30))?;
-    let mut assignment = TopicPartitionList::new();
-    for topic in metadata.topics() {
-        for partition in topic.partitions() {
-            let (_, high) =
-                consumer.fetch_watermarks(&input, partition.id(), Duration::from_secs(30))?;
-            assignment.add_partition_offset(&input, partition.id(), Offset::Offset(high))?;
+    // `ready` is read, nothing of earlier runs. Just-created partitions may have no leader yet,
+    // so retry briefly.
+    let mut attempts = 0;
+    let assignment = loop {
+        match end_offsets(&consumer, &input) {
+            Ok(assignment) => break assignment,
+            Err(_) if attempts < 60 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error),
         }
-    }
+    };
     consumer.assign(&assignment)?;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
@@ -74,6 +77,20 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Every partition of `topic`, positioned at its current end.
+fn end_offsets(consumer: &StreamConsumer, topic: &str) -> anyhow::Result<TopicPartitionList> {
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+    let mut assignment = TopicPartitionList::new();
+    for partitions in metadata.topics().iter().map(|t| t.partitions()) {
+        for partition in partitions {
+            let (_, high) =
+                consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(30))?;
+            assignment.add_partition_offset(topic, partition.id(), Offset::Offset(high))?;
+        }
+    }
+    Ok(assignment)
 }
 
 /// Creates the demo's topics when missing (10 partitions for telemetry, as in the talk).

@@ -42,9 +42,21 @@ impl OffsetStore {
         .await?;
         let reader_config = client.clone();
         let reader_topic = topic.clone();
-        let offsets = tokio::task::spawn_blocking(move || read_all(&reader_config, &reader_topic))
-            .await
-            .map_err(|e| StoreError::Kafka(e.to_string()))??;
+        let offsets = tokio::task::spawn_blocking(move || {
+            // A topic created a moment ago may have no partition leaders yet: retry briefly.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                match read_all(&reader_config, &reader_topic) {
+                    Err(error) if std::time::Instant::now() < deadline => {
+                        tracing::debug!(%error, "offsets topic not readable yet; retrying");
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                    outcome => return outcome,
+                }
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Kafka(e.to_string()))??;
         let mut producer_config = client;
         producer_config
             .set("enable.idempotence", "true")
