@@ -121,6 +121,28 @@ pub fn parse<C: ConnectorConfig>(config: &ConfigMap) -> Result<C, Vec<ConfigIssu
     }
 }
 
+/// Parses a configuration for a connector's or task's `start`, then runs `check` for what a
+/// schema cannot express; the first issue becomes a [`crate::ConnectError::Config`] naming its key.
+pub fn parse_checked<C: ConnectorConfig>(
+    config: &ConfigMap,
+    check: impl FnOnce(&C) -> Vec<ConfigIssue>,
+) -> crate::Result<C> {
+    let first = |issues: Vec<ConfigIssue>| {
+        let issue = issues
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| ConfigIssue::new("config", "invalid"));
+        crate::ConnectError::config(issue.field, issue.message)
+    };
+    let parsed: C = parse(config).map_err(first)?;
+    let issues = check(&parsed);
+    if issues.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(first(issues))
+    }
+}
+
 /// Checks a configuration: one issue per offending key, empty when it is valid.
 pub fn validate<C: ConnectorConfig>(config: &ConfigMap) -> Vec<ConfigIssue> {
     parse::<C>(config).err().unwrap_or_default()

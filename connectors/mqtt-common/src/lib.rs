@@ -7,6 +7,7 @@
 //! - [`client`]: the client and event loop for either protocol version, with a subscriber's view
 //!   of the events (the source connector) and a publisher's view (the sink connector).
 
+pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod connection;

@@ -142,17 +142,7 @@ fn default_message_expiry_header() -> String {
 
 /// Parses a configuration map and runs every check; the first issue becomes the error.
 pub fn parse(config: &ferry_api::ConfigMap) -> Result<MqttSinkConfig, ConnectError> {
-    let first = |issues: Vec<ConfigIssue>| {
-        let issue = &issues[0];
-        ConnectError::config(&issue.field, &issue.message)
-    };
-    let parsed: MqttSinkConfig = ferry_api::config::parse(config).map_err(first)?;
-    let issues = parsed.check();
-    if issues.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(first(issues))
-    }
+    ferry_api::config::parse_checked(config, MqttSinkConfig::check)
 }
 
 impl MqttSinkConfig {

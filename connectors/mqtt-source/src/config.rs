@@ -119,17 +119,7 @@ fn default_max_inflight() -> u32 {
 
 /// Parses a configuration map and runs every check; the first issue becomes the error.
 pub fn parse(config: &ferry_api::ConfigMap) -> Result<MqttSourceConfig, ConnectError> {
-    let first = |issues: Vec<ConfigIssue>| {
-        let issue = &issues[0];
-        ConnectError::config(&issue.field, &issue.message)
-    };
-    let parsed: MqttSourceConfig = ferry_api::config::parse(config).map_err(first)?;
-    let issues = parsed.check();
-    if issues.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(first(issues))
-    }
+    ferry_api::config::parse_checked(config, MqttSourceConfig::check)
 }
 
 impl MqttSourceConfig {

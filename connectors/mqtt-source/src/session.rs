@@ -331,13 +331,10 @@ pub async fn drive(
                     }
                 }
                 // Sleep, but wake up for a stop (other wake-ups are re-checked by `room`).
-                let until = tokio::time::Instant::now() + backoff;
-                while !shared.stopping() && tokio::time::Instant::now() < until {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(until) => {}
-                        _ = shared.wake.notified() => {}
-                    }
-                }
+                ferry_mqtt_common::backoff::sleep_unless_stopped(backoff, &shared.wake, || {
+                    shared.stopping()
+                })
+                .await;
                 if shared.stopping() {
                     break;
                 }

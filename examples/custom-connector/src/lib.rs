@@ -57,10 +57,7 @@ impl Connector for SequenceSource {
 
     fn start(&mut self, context: ConnectorContext, config: &ConfigMap) -> Result<()> {
         // Fail early, with the field named, rather than in every task.
-        config::parse::<SequenceConfig>(config).map_err(|issues| {
-            let first = &issues[0];
-            ferry_api::ConnectError::config(&first.field, &first.message)
-        })?;
+        config::parse_checked::<SequenceConfig>(config, |_| Vec::new())?;
         tracing::info!(connector = context.name(), "sequence source started");
         self.config = config.clone();
         Ok(())
@@ -89,9 +86,7 @@ pub struct SequenceTask {
 
 impl SourceTask for SequenceTask {
     fn start(context: TaskContext, config: &ConfigMap, offsets: &OffsetReader) -> Result<Self> {
-        let config: SequenceConfig = config::parse(config).map_err(|issues| {
-            ferry_api::ConnectError::config(&issues[0].field, &issues[0].message)
-        })?;
+        let config: SequenceConfig = config::parse_checked(config, |_| Vec::new())?;
         let partition = object(json!({ "task": context.task }));
         let next = offsets
             .offset(&partition)

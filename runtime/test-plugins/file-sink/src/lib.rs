@@ -59,8 +59,7 @@ pub struct FileSinkTask {
 
 impl SinkTask for FileSinkTask {
     fn start(_: TaskContext, config: &ConfigMap) -> Result<Self> {
-        let config: FileSinkConfig = ferry_api::config::parse(config)
-            .map_err(|e| ConnectError::config(&e[0].field, &e[0].message))?;
+        let config: FileSinkConfig = ferry_api::config::parse_checked(config, |_| Vec::new())?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
