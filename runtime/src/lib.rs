@@ -1,6 +1,7 @@
 //! The Ferry worker: loads connector plugins, runs their tasks, serves the REST API.
 
 pub mod config;
+pub mod distributed;
 pub mod herder;
 pub mod metrics;
 pub mod plugins;

@@ -30,6 +30,12 @@ enum Command {
         /// Connector configurations to create or update at start (JSON or YAML).
         connectors: Vec<PathBuf>,
     },
+    /// Run a distributed worker: workers with the same group.id share the connectors, with
+    /// configs, offsets and statuses in Kafka.
+    Distributed {
+        /// The worker configuration (YAML) with group.id.
+        worker_config: PathBuf,
+    },
     /// List the connector plugins found on a plugin path, and why any library was skipped.
     Plugins {
         /// Directories to scan (Kafka Connect's `plugin.path`).
@@ -62,6 +68,23 @@ fn init_logging() -> LogLevels {
     )
 }
 
+fn run_worker(
+    worker: impl std::future::Future<Output = Result<(), ferry_runtime::standalone::StartupError>>,
+) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(worker) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let log_levels = init_logging();
@@ -69,23 +92,13 @@ fn main() -> ExitCode {
         Command::Standalone {
             worker_config,
             connectors,
-        } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
-            match runtime.block_on(ferry_runtime::standalone::run(
-                &worker_config,
-                &connectors,
-                log_levels,
-            )) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::FAILURE
-                }
-            }
+        } => run_worker(ferry_runtime::standalone::run(
+            &worker_config,
+            &connectors,
+            log_levels,
+        )),
+        Command::Distributed { worker_config } => {
+            run_worker(ferry_runtime::distributed::run(&worker_config, log_levels))
         }
         Command::Plugins { plugin_path } => {
             let (registry, failures) = PluginRegistry::scan(&plugin_path);

@@ -34,25 +34,9 @@ pub async fn run(
         .map(|path| read_connector_file(path))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let (plugins, failures) = PluginRegistry::scan(&config.plugin_path);
-    for failure in &failures {
-        tracing::warn!("{failure}");
-    }
-    for plugin in plugins.plugins() {
-        tracing::info!(class = %plugin.class_name, version = %plugin.version, path = %plugin.path.display(), "loaded connector plugin");
-    }
-    if plugins.plugins().is_empty() {
-        tracing::warn!(plugin_path = ?config.plugin_path, "no connector plugins found; set plugin.path to the directories holding connector libraries");
-    }
-
+    let plugins = load_plugins(&config);
     let address = config.worker_id();
-    // Bind before anything else touches Kafka, so a busy port fails fast and clearly.
-    let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
-        StartupError(format!(
-            "cannot listen on {address} (listeners): {e}; stop what uses it or change `listeners` in {}",
-            worker_config.display()
-        ))
-    })?;
+    let listener = bind(&address, worker_config).await?;
     let cluster_id = kafka_cluster_id(&config).await?;
     let offsets = OffsetStore::open(&config)
         .await
@@ -82,7 +66,46 @@ pub async fn run(
         kafka_cluster_id: cluster_id,
         log_levels,
     });
-    tracing::info!(%address, "REST API listening");
+    serve(listener, state, herder, shutdown_timeout).await
+}
+
+/// Scans `plugin.path`, logging what loaded and why anything was skipped.
+pub(crate) fn load_plugins(config: &WorkerConfig) -> PluginRegistry {
+    let (plugins, failures) = PluginRegistry::scan(&config.plugin_path);
+    for failure in &failures {
+        tracing::warn!("{failure}");
+    }
+    for plugin in plugins.plugins() {
+        tracing::info!(class = %plugin.class_name, version = %plugin.version, path = %plugin.path.display(), "loaded connector plugin");
+    }
+    if plugins.plugins().is_empty() {
+        tracing::warn!(plugin_path = ?config.plugin_path, "no connector plugins found; set plugin.path to the directories holding connector libraries");
+    }
+    plugins
+}
+
+/// Binds the REST listener before anything else touches Kafka, so a busy port fails fast and
+/// clearly.
+pub(crate) async fn bind(
+    address: &str,
+    worker_config: &Path,
+) -> Result<tokio::net::TcpListener, StartupError> {
+    tokio::net::TcpListener::bind(address).await.map_err(|e| {
+        StartupError(format!(
+            "cannot listen on {address} (listeners): {e}; stop what uses it or change `listeners` in {}",
+            worker_config.display()
+        ))
+    })
+}
+
+/// Serves the REST API until SIGTERM or Ctrl-C, then stops the herder's connectors.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<RestState>,
+    herder: Arc<Herder>,
+    shutdown_timeout: Duration,
+) -> Result<(), StartupError> {
+    tracing::info!(address = %herder.context().status.worker_id(), "REST API listening");
     axum::serve(listener, rest::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -117,7 +140,7 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-async fn kafka_cluster_id(config: &WorkerConfig) -> Result<String, StartupError> {
+pub(crate) async fn kafka_cluster_id(config: &WorkerConfig) -> Result<String, StartupError> {
     let client = config.kafka_client();
     let servers = config.bootstrap_servers.clone();
     tokio::task::spawn_blocking(move || {

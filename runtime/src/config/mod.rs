@@ -6,7 +6,7 @@ mod worker;
 use std::path::{Path, PathBuf};
 
 pub use providers::resolve_providers;
-pub use worker::WorkerConfig;
+pub use worker::{ClusterConfig, WorkerConfig};
 
 /// Why a configuration was rejected. Each variant names what to fix.
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,26 @@ pub struct WorkerConfig {
     pub consumer_overrides: BTreeMap<String, String>,
     /// librdkafka settings for every client (`kafka.` prefix removed), e.g. TLS or SASL.
     pub client_overrides: BTreeMap<String, String>,
+    /// Distributed mode: the cluster's group, and where it keeps configs and statuses.
+    pub cluster: ClusterConfig,
+}
+
+/// The settings only `ferry distributed` reads (Kafka Connect's names and defaults, except the
+/// shorter failure detection).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The workers' group; workers with the same id form one cluster.
+    pub group_id: Option<String>,
+    /// Compacted, one-partition topic: connector configs, task configs, target states.
+    pub config_storage_topic: String,
+    /// Compacted topic with every connector's and task's status.
+    pub status_storage_topic: String,
+    /// Partitions when the worker creates the status topic.
+    pub status_storage_partitions: i32,
+    /// How long the group coordinator waits for a silent worker before its work moves.
+    pub session_timeout: Duration,
+    /// How often a worker tells the coordinator it is alive.
+    pub heartbeat_interval: Duration,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -59,6 +79,12 @@ const KNOWN_KEYS: &[&str] = &[
     "task.restart.enabled",
     "task.restart.backoff.initial.ms",
     "task.restart.backoff.max.ms",
+    "group.id",
+    "config.storage.topic",
+    "status.storage.topic",
+    "status.storage.partitions",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
 ];
 
 impl WorkerConfig {
@@ -161,6 +187,15 @@ impl WorkerConfig {
             producer_overrides,
             consumer_overrides,
             client_overrides,
+            cluster: ClusterConfig {
+                group_id: map.get("group.id").map(|g| g.trim().to_string()),
+                config_storage_topic: text("config.storage.topic", "connect-configs"),
+                status_storage_topic: text("status.storage.topic", "connect-status"),
+                status_storage_partitions: number(&map, "status.storage.partitions", 5)? as i32,
+                // The broker's smallest allowed session (group.min.session.timeout.ms).
+                session_timeout: millis("session.timeout.ms", 6_000)?,
+                heartbeat_interval: millis("heartbeat.interval.ms", 1_000)?,
+            },
         })
     }
 

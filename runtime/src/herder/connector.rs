@@ -28,7 +28,7 @@ pub enum TargetState {
 }
 
 impl TargetState {
-    fn task_target(self) -> TaskTarget {
+    pub(crate) fn task_target(self) -> TaskTarget {
         match self {
             TargetState::Running => TaskTarget::Running,
             TargetState::Paused => TaskTarget::Paused,
@@ -36,7 +36,7 @@ impl TargetState {
         }
     }
 
-    fn connector_state(self) -> State {
+    pub(crate) fn connector_state(self) -> State {
         match self {
             TargetState::Running => State::Running,
             TargetState::Paused => State::Paused,

@@ -1,5 +1,6 @@
 //! Who runs what. The standalone herder runs every connector on this worker and keeps their
-//! configs in the state directory; the REST API calls it.
+//! configs in the state directory; in distributed mode it validates requests and hands them to
+//! the cluster (`crate::distributed`). The REST API calls it.
 //!
 //! No lock is held while plugin code runs: writes update the config map, persist it, and queue a
 //! command for the connector's own thread (see `connector`).
@@ -19,6 +20,7 @@ use connector::{Command, ConnectorRunner, TargetState};
 use status::{ConnectorStatus, InstanceStatus, State};
 use validation::ConfigInfos;
 
+use crate::distributed::Cluster;
 use crate::plugins::{ConnectorType, Plugin};
 use crate::store::{group_offsets, ConnectorFileStore, StoredConnector};
 use crate::worker::WorkerContext;
@@ -91,11 +93,14 @@ struct Entry {
     runner: Option<ConnectorRunner>,
 }
 
-/// The standalone herder.
+/// The herder.
 pub struct Herder {
     context: Arc<WorkerContext>,
-    store: ConnectorFileStore,
+    /// Standalone: where configs persist.
+    store: Option<ConnectorFileStore>,
     connectors: Mutex<BTreeMap<String, Entry>>,
+    /// Distributed: the cluster answers instead of `connectors`.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Herder {
@@ -103,8 +108,19 @@ impl Herder {
     pub fn new(context: Arc<WorkerContext>, store: ConnectorFileStore) -> Self {
         Herder {
             context,
-            store,
+            store: Some(store),
             connectors: Mutex::new(BTreeMap::new()),
+            cluster: None,
+        }
+    }
+
+    /// A herder for a distributed worker: validation here, the rest in `cluster`.
+    pub fn distributed(context: Arc<WorkerContext>, cluster: Arc<Cluster>) -> Self {
+        Herder {
+            context,
+            store: None,
+            connectors: Mutex::new(BTreeMap::new()),
+            cluster: Some(cluster),
         }
     }
 
@@ -118,6 +134,9 @@ impl Herder {
     }
 
     fn persist(&self, connectors: &BTreeMap<String, Entry>) -> Result<()> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
         let stored = connectors
             .iter()
             .map(|(name, entry)| {
@@ -131,7 +150,7 @@ impl Herder {
                 )
             })
             .collect();
-        self.store
+        store
             .save(&stored)
             .map_err(|e| HerderError::Internal(e.to_string()))
     }
@@ -140,7 +159,10 @@ impl Herder {
     /// ones of the same name). Invalid ones are reported and skipped; the worker keeps running.
     pub fn start_connectors(&self, from_files: Vec<(String, ConfigMap)>) -> Vec<String> {
         let mut problems = Vec::new();
-        let stored = match self.store.load() {
+        let Some(store) = &self.store else {
+            return problems;
+        };
+        let stored = match store.load() {
             Ok(stored) => stored,
             Err(e) => {
                 problems.push(e.to_string());
@@ -198,6 +220,9 @@ impl Herder {
 
     /// Stops every connector (in parallel) for shutdown.
     pub fn shutdown(&self) {
+        if let Some(cluster) = &self.cluster {
+            return cluster.shutdown();
+        }
         let runners: Vec<ConnectorRunner> = self
             .lock()
             .values_mut()
@@ -214,6 +239,9 @@ impl Herder {
 
     /// Connector names, sorted.
     pub fn connectors(&self) -> Vec<String> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.connectors();
+        }
         self.lock().keys().cloned().collect()
     }
 
@@ -223,6 +251,9 @@ impl Herder {
 
     /// Kafka Connect's ConnectorInfo.
     pub fn info(&self, name: &str) -> Result<ConnectorInfo> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.info(name);
+        }
         let connectors = self.lock();
         let entry = connectors.get(name).ok_or_else(|| Self::not_found(name))?;
         let tasks = entry
@@ -323,6 +354,9 @@ impl Herder {
             )));
         }
         let (_, config) = self.checked(name, config)?;
+        if let Some(cluster) = &self.cluster {
+            return cluster.create(name, config, initial);
+        }
         self.start_entry(name.to_string(), config, initial, true);
         self.info(name)
     }
@@ -337,6 +371,9 @@ impl Herder {
             }
         }
         let (plugin, config) = self.checked(name, config)?;
+        if let Some(cluster) = &self.cluster {
+            return cluster.put_config(name, config);
+        }
         let mut connectors = self.lock();
         let Some(entry) = connectors.get_mut(name) else {
             drop(connectors);
@@ -384,11 +421,7 @@ impl Herder {
         name: &str,
         patch: BTreeMap<String, Option<String>>,
     ) -> Result<ConnectorInfo> {
-        let mut config = self
-            .lock()
-            .get(name)
-            .map(|e| e.config.clone())
-            .ok_or_else(|| Self::not_found(name))?;
+        let mut config = self.config(name)?;
         for (key, value) in patch {
             match value {
                 Some(value) => config.insert(key, value),
@@ -400,6 +433,9 @@ impl Herder {
 
     /// A connector's stored config.
     pub fn config(&self, name: &str) -> Result<ConfigMap> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.config(name);
+        }
         self.lock()
             .get(name)
             .map(|e| e.config.clone())
@@ -408,6 +444,9 @@ impl Herder {
 
     /// Kafka Connect's status body.
     pub fn status(&self, name: &str) -> Result<StatusInfo> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.status(name);
+        }
         let kind = {
             let connectors = self.lock();
             let entry = connectors.get(name).ok_or_else(|| Self::not_found(name))?;
@@ -452,6 +491,9 @@ impl Herder {
 
     /// Task configurations.
     pub fn tasks(&self, name: &str) -> Result<Vec<TaskInfo>> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.tasks(name);
+        }
         let connectors = self.lock();
         let entry = connectors.get(name).ok_or_else(|| Self::not_found(name))?;
         let configs = entry
@@ -500,6 +542,9 @@ impl Herder {
         include_tasks: bool,
         only_failed: bool,
     ) -> Result<Option<StatusInfo>> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.restart(name, include_tasks, only_failed);
+        }
         let mut status = self.status(name)?;
         if self.target(name)? == TargetState::Stopped {
             // Nothing runs; resume starts it afresh.
@@ -537,6 +582,9 @@ impl Herder {
 
     /// Restarts one task.
     pub fn restart_task(&self, name: &str, task: u32) -> Result<()> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.restart_task(name, task);
+        }
         self.task_status(name, task)?;
         self.context
             .status
@@ -546,6 +594,9 @@ impl Herder {
 
     /// Sets a connector's target state (pause, resume, stop).
     pub fn set_target(&self, name: &str, target: TargetState) -> Result<()> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.set_target(name, target);
+        }
         let mut connectors = self.lock();
         let entry = connectors
             .get_mut(name)
@@ -559,6 +610,9 @@ impl Herder {
 
     /// The target state of a connector.
     pub fn target(&self, name: &str) -> Result<TargetState> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.target(name);
+        }
         self.lock()
             .get(name)
             .map(|e| e.target)
@@ -568,6 +622,9 @@ impl Herder {
     /// Deletes a connector: stops it, forgets config and status. Its offsets stay, as in Kafka
     /// Connect (reset them first if a new connector of the same name must start afresh).
     pub fn delete(&self, name: &str) -> Result<()> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.delete(name);
+        }
         let entry = {
             let mut connectors = self.lock();
             let entry = connectors
@@ -585,6 +642,9 @@ impl Herder {
     }
 
     fn kind(&self, name: &str) -> Result<ConnectorType> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.kind(name);
+        }
         let connectors = self.lock();
         let entry = connectors.get(name).ok_or_else(|| Self::not_found(name))?;
         Ok(entry
@@ -625,12 +685,8 @@ impl Herder {
     }
 
     fn require_stopped(&self, name: &str) -> Result<()> {
-        let stopped = self.target(name)? == TargetState::Stopped
-            && self
-                .context
-                .status
-                .get(name)
-                .is_none_or(|s| s.tasks.is_empty());
+        let stopped =
+            self.target(name)? == TargetState::Stopped && self.status(name)?.tasks.is_empty();
         if stopped {
             Ok(())
         } else {

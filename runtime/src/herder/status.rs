@@ -1,14 +1,14 @@
 //! The status of every connector and task this worker knows, in Kafka Connect's shapes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::RwLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plugins::ConnectorType;
 
 /// Kafka Connect's connector and task states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum State {
     /// Not running anywhere yet.
@@ -26,7 +26,7 @@ pub enum State {
 }
 
 /// One connector's or task's status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceStatus {
     /// Its state.
     pub state: State,
@@ -48,13 +48,30 @@ pub struct ConnectorStatus {
     pub tasks: BTreeMap<u32, InstanceStatus>,
 }
 
+/// Where a distributed worker shares the statuses it sets (the status topic).
+pub trait StatusSink: Send + Sync {
+    /// Whether this worker runs the connector (`task` None) or task, so its word counts.
+    fn owns(&self, connector: &str, task: Option<u32>) -> bool;
+    /// Shares a status this worker set.
+    fn publish(&self, connector: &str, task: Option<u32>, status: &InstanceStatus);
+}
+
 /// Statuses, written by connector and task threads, read by the REST API and metrics.
-#[derive(Debug)]
 pub struct StatusBoard {
     worker_id: String,
     statuses: RwLock<BTreeMap<String, ConnectorStatus>>,
     /// Topics each connector wrote to or read from, for `GET /connectors/{name}/topics`.
     topics: RwLock<BTreeMap<String, BTreeSet<String>>>,
+    /// Set in distributed mode only.
+    sink: OnceLock<Arc<dyn StatusSink>>,
+}
+
+impl std::fmt::Debug for StatusBoard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusBoard")
+            .field("worker_id", &self.worker_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StatusBoard {
@@ -64,7 +81,74 @@ impl StatusBoard {
             worker_id,
             statuses: RwLock::new(BTreeMap::new()),
             topics: RwLock::new(BTreeMap::new()),
+            sink: OnceLock::new(),
         }
+    }
+
+    /// Distributed mode: share this worker's statuses through `sink`, and keep only those of
+    /// what it owns (a task that was moved away may still report while it stops).
+    pub fn share_through(&self, sink: Arc<dyn StatusSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    fn shared(&self, name: &str, task: Option<u32>, instance: &InstanceStatus) -> bool {
+        match self.sink.get() {
+            None => true,
+            Some(sink) if sink.owns(name, task) => {
+                sink.publish(name, task, instance);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// A status another worker shared (read from the status topic); `None` removes it.
+    pub fn apply_remote(&self, name: &str, task: Option<u32>, instance: Option<InstanceStatus>) {
+        let mut statuses = self.statuses.write().unwrap_or_else(|e| e.into_inner());
+        match (task, instance) {
+            (None, Some(instance)) => {
+                statuses
+                    .entry(name.to_string())
+                    .and_modify(|s| s.connector = instance.clone())
+                    .or_insert(ConnectorStatus {
+                        kind: ConnectorType::Source,
+                        connector: instance,
+                        tasks: BTreeMap::new(),
+                    });
+            }
+            (None, None) => {
+                statuses.remove(name);
+            }
+            (Some(task), Some(instance)) => {
+                Self::placeholder(&mut statuses, name, &self.worker_id)
+                    .tasks
+                    .insert(task, instance);
+            }
+            (Some(task), None) => {
+                if let Some(status) = statuses.get_mut(name) {
+                    status.tasks.remove(&task);
+                }
+            }
+        }
+    }
+
+    /// A connector's entry, made UNASSIGNED if its own status has not arrived yet.
+    fn placeholder<'a>(
+        statuses: &'a mut BTreeMap<String, ConnectorStatus>,
+        name: &str,
+        worker_id: &str,
+    ) -> &'a mut ConnectorStatus {
+        statuses
+            .entry(name.to_string())
+            .or_insert_with(|| ConnectorStatus {
+                kind: ConnectorType::Source,
+                connector: InstanceStatus {
+                    state: State::Unassigned,
+                    worker_id: worker_id.to_string(),
+                    trace: None,
+                },
+                tasks: BTreeMap::new(),
+            })
     }
 
     fn instance(&self, state: State, trace: Option<String>) -> InstanceStatus {
@@ -84,6 +168,9 @@ impl StatusBoard {
         trace: Option<String>,
     ) {
         let instance = self.instance(state, trace);
+        if !self.shared(name, None, &instance) {
+            return;
+        }
         let mut statuses = self.statuses.write().unwrap_or_else(|e| e.into_inner());
         statuses
             .entry(name.to_string())
@@ -98,8 +185,16 @@ impl StatusBoard {
     /// Sets a task's state (ignored once the connector was deleted).
     pub fn set_task(&self, name: &str, task: u32, state: State, trace: Option<String>) {
         let instance = self.instance(state, trace);
+        if !self.shared(name, Some(task), &instance) {
+            return;
+        }
         let mut statuses = self.statuses.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(status) = statuses.get_mut(name) {
+        if self.sink.get().is_some() {
+            // Another worker may run the connector; its status may not have arrived yet.
+            Self::placeholder(&mut statuses, name, &self.worker_id)
+                .tasks
+                .insert(task, instance);
+        } else if let Some(status) = statuses.get_mut(name) {
             status.tasks.insert(task, instance);
         }
     }

@@ -342,7 +342,8 @@ async fn restart_task(
     Path((name, task)): Path<(String, String)>,
 ) -> ApiResult {
     let task = task_id(&task)?;
-    state.herder.restart_task(&name, task)?;
+    let herder = state.herder.clone();
+    blocking(move || herder.restart_task(&name, task)).await??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -353,24 +354,28 @@ async fn restart_connector(
 ) -> ApiResult {
     let include_tasks = flag(&query, "includeTasks")?;
     let only_failed = flag(&query, "onlyFailed")?;
-    match state.herder.restart(&name, include_tasks, only_failed)? {
+    let herder = state.herder.clone();
+    match blocking(move || herder.restart(&name, include_tasks, only_failed)).await?? {
         None => Ok(StatusCode::NO_CONTENT.into_response()),
         Some(status) => Ok(json_response(StatusCode::ACCEPTED, status)),
     }
 }
 
 async fn pause(State(state): Shared, Path(name): Path<String>) -> ApiResult {
-    state.herder.set_target(&name, TargetState::Paused)?;
+    let herder = state.herder.clone();
+    blocking(move || herder.set_target(&name, TargetState::Paused)).await??;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
 async fn resume(State(state): Shared, Path(name): Path<String>) -> ApiResult {
-    state.herder.set_target(&name, TargetState::Running)?;
+    let herder = state.herder.clone();
+    blocking(move || herder.set_target(&name, TargetState::Running)).await??;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
 async fn stop(State(state): Shared, Path(name): Path<String>) -> ApiResult {
-    state.herder.set_target(&name, TargetState::Stopped)?;
+    let herder = state.herder.clone();
+    blocking(move || herder.set_target(&name, TargetState::Stopped)).await??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -23,6 +23,7 @@ type Offsets = HashMap<String, BTreeMap<String, SourceOffset>>;
 /// The offsets topic and the worker's copy of it.
 pub struct OffsetStore {
     topic: String,
+    client: ClientConfig,
     producer: FutureProducer,
     offsets: Mutex<Offsets>,
 }
@@ -57,7 +58,7 @@ impl OffsetStore {
         })
         .await
         .map_err(|e| StoreError::Kafka(e.to_string()))??;
-        let mut producer_config = client;
+        let mut producer_config = client.clone();
         producer_config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -67,9 +68,18 @@ impl OffsetStore {
             .map_err(|e| StoreError::Kafka(format!("cannot create the offsets producer: {e}")))?;
         Ok(OffsetStore {
             topic,
+            client,
             producer,
             offsets: Mutex::new(offsets),
         })
+    }
+
+    /// Reads the topic to its end again (blocking), for offsets other workers wrote: a task
+    /// taking over from another worker resumes where that one committed.
+    pub fn reload(&self) -> Result<(), StoreError> {
+        let offsets = read_all(&self.client, &self.topic)?;
+        *self.offsets.lock().unwrap_or_else(|e| e.into_inner()) = offsets;
+        Ok(())
     }
 
     /// The committed offsets of a connector.

@@ -1,0 +1,691 @@
+//! A worker's part in the cluster, on one thread: as leader, it writes the assignment; as every
+//! member, it makes what runs here match the assignment and the config log.
+//!
+//! A task moved away from a live worker starts on its new worker only once the old one has
+//! said it stopped it (an UNASSIGNED status in its name), or after the graceful shutdown
+//! timeout: two copies of a task never run at once when both workers are healthy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_api::ConfigMap;
+use serde_json::Value;
+
+use super::assignment::TaskRef;
+use super::config_log::{
+    properties_record, ClusterView, ConfigLog, RestartRequest, ASSIGNMENT_KEY,
+};
+use super::status_log::StatusLog;
+use super::Event;
+use crate::config::resolve_providers;
+use crate::herder::connector::TargetState;
+use crate::herder::status::State;
+use crate::plugins::{ConnectorEvents, ConnectorInstance, ConnectorType, Plugin};
+use crate::worker::task::{self, TaskHandle, TaskSpec};
+use crate::worker::WorkerContext;
+
+struct RunningConnector {
+    /// None while stopped or after a failed start.
+    instance: Option<ConnectorInstance>,
+    config: ConfigMap,
+    target: TargetState,
+}
+
+struct RunningTask {
+    handle: TaskHandle,
+    connector_config: ConfigMap,
+    task_config: ConfigMap,
+    target: TargetState,
+}
+
+/// Turns a connector's context callbacks into events for the member thread.
+struct ConnectorCallbacks {
+    name: String,
+    events: Mutex<Sender<Event>>,
+}
+
+impl ConnectorEvents for ConnectorCallbacks {
+    fn request_task_reconfiguration(&self) {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = events.send(Event::Reconfigure(self.name.clone()));
+    }
+
+    fn raise_error(&self, message: String) {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = events.send(Event::ConnectorFailed(self.name.clone(), message));
+    }
+}
+
+/// The member thread's state.
+pub struct Member {
+    context: Arc<WorkerContext>,
+    log: Arc<ConfigLog>,
+    statuses: Arc<StatusLog>,
+    events: Sender<Event>,
+    me: String,
+    leader: bool,
+    members: Vec<String>,
+    connectors: BTreeMap<String, RunningConnector>,
+    tasks: BTreeMap<TaskRef, RunningTask>,
+    /// Tasks assigned here, waiting for their previous worker to let go; since when.
+    waiting: BTreeMap<TaskRef, Instant>,
+}
+
+fn resolved(config: &ConfigMap) -> Result<ConfigMap, String> {
+    config
+        .iter()
+        .map(|(k, v)| {
+            resolve_providers(k, v)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Task configs go to the config topic: where a value is a secret the connector got from a
+/// config provider, store the reference instead, as Kafka Connect does.
+fn with_references(task: &ConfigMap, raw: &ConfigMap, resolved: &ConfigMap) -> ConfigMap {
+    task.iter()
+        .map(|(k, v)| match (raw.get(k), resolved.get(k)) {
+            (Some(reference), Some(secret)) if secret == v && reference != secret => {
+                (k.clone(), reference.clone())
+            }
+            _ => (k.clone(), v.clone()),
+        })
+        .collect()
+}
+
+impl Member {
+    /// The state of a worker that runs nothing yet.
+    pub fn new(
+        context: Arc<WorkerContext>,
+        log: Arc<ConfigLog>,
+        statuses: Arc<StatusLog>,
+        events: Sender<Event>,
+    ) -> Member {
+        let me = context.status.worker_id().to_string();
+        Member {
+            context,
+            log,
+            statuses,
+            events,
+            me,
+            leader: false,
+            members: Vec::new(),
+            connectors: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+        }
+    }
+
+    /// Applies events until `Event::Shutdown`, then stops everything that runs here.
+    pub fn run(mut self, events: Receiver<Event>) {
+        let span = tracing::info_span!("member", worker = %self.me);
+        let _entered = span.enter();
+        loop {
+            let first = match events.recv_timeout(Duration::from_millis(500)) {
+                Ok(event) => Some(event),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Event::Shutdown),
+            };
+            let mut rebalanced = false;
+            let mut reconfigure = BTreeSet::new();
+            for event in first.into_iter().chain(events.try_iter()) {
+                match event {
+                    Event::Rebalanced { leader, members } => {
+                        tracing::info!(leader, ?members, "group rebalanced");
+                        self.leader = leader;
+                        self.members = members;
+                        rebalanced = true;
+                    }
+                    Event::ConfigChanged => {}
+                    Event::Reconfigure(name) => {
+                        reconfigure.insert(name);
+                    }
+                    Event::ConnectorFailed(name, trace) => {
+                        if self.connectors.contains_key(&name) {
+                            tracing::error!(connector = %name, %trace, "connector raised an error");
+                            self.set_connector_state(&name, State::Failed, Some(trace));
+                        }
+                    }
+                    Event::Shutdown => {
+                        self.stop_everything();
+                        return;
+                    }
+                }
+            }
+            if self.leader {
+                self.assign(rebalanced);
+            }
+            self.reconcile(&reconfigure);
+        }
+    }
+
+    /// As leader: a new assignment when members or work changed.
+    fn assign(&self, rebalanced: bool) {
+        if self.members.is_empty() {
+            return;
+        }
+        if rebalanced {
+            // Another leader may have written since; build on its last word.
+            if let Err(error) = self.log.catch_up() {
+                tracing::warn!(%error, "cannot read the config topic to its end");
+                return;
+            }
+        }
+        let view = self.log.view();
+        let connectors: BTreeSet<String> = view.connectors.keys().cloned().collect();
+        let tasks: BTreeSet<TaskRef> = view
+            .connectors
+            .iter()
+            .flat_map(|(name, state)| {
+                (0..state.tasks.len() as u32).map(|task| TaskRef {
+                    connector: name.clone(),
+                    task,
+                })
+            })
+            .collect();
+        let next = view
+            .assignment
+            .rebalanced(&self.me, &self.members, &connectors, &tasks);
+        if next.same_work(&view.assignment) {
+            return;
+        }
+        tracing::info!(
+            generation = next.generation,
+            members = next.members.len(),
+            connectors = connectors.len(),
+            tasks = tasks.len(),
+            "writing a new assignment"
+        );
+        let value = serde_json::to_value(&next).expect("assignments serialize");
+        if let Err(error) = self.log.append(vec![(ASSIGNMENT_KEY.into(), Some(value))]) {
+            tracing::warn!(%error, "cannot write the assignment");
+        }
+    }
+
+    fn plugin(&self, config: &ConfigMap) -> Option<Arc<Plugin>> {
+        let class = config.get("connector.class")?;
+        self.context.plugins.find(class)
+    }
+
+    fn kind(&self, name: &str) -> ConnectorType {
+        self.connectors
+            .get(name)
+            .and_then(|c| self.plugin(&c.config))
+            .map_or(ConnectorType::Source, |p| p.kind)
+    }
+
+    fn set_connector_state(&self, name: &str, state: State, trace: Option<String>) {
+        self.context
+            .status
+            .set_connector(name, self.kind(name), state, trace);
+    }
+
+    /// Makes what runs here match the assignment and the log.
+    fn reconcile(&mut self, reconfigure: &BTreeSet<String>) {
+        let view = self.log.view();
+        let assignment = &view.assignment;
+        self.statuses.set_generation(assignment.generation);
+        let mine_connectors: BTreeSet<String> = assignment
+            .connectors
+            .get(&self.me)
+            .into_iter()
+            .flatten()
+            .filter(|name| view.connectors.contains_key(*name))
+            .cloned()
+            .collect();
+        let mine_tasks: BTreeSet<TaskRef> = assignment
+            .tasks
+            .get(&self.me)
+            .into_iter()
+            .flatten()
+            .filter(|t| {
+                view.connectors.get(&t.connector).is_some_and(|c| {
+                    c.target != TargetState::Stopped && (t.task as usize) < c.tasks.len()
+                })
+            })
+            .cloned()
+            .collect();
+
+        self.stop_tasks_not_wanted(&view, &mine_tasks);
+        self.stop_connectors_not_wanted(&view, &mine_connectors);
+        for name in &mine_connectors {
+            self.update_connector(name, &view, reconfigure.contains(name));
+        }
+        self.start_tasks(&view, &mine_tasks);
+        for request in self.log.take_restarts() {
+            self.restart(&view, request);
+        }
+        self.hand_off_stale_statuses();
+    }
+
+    fn stop_tasks_not_wanted(&mut self, view: &ClusterView, mine: &BTreeSet<TaskRef>) {
+        let unwanted: Vec<TaskRef> = self
+            .tasks
+            .iter()
+            .filter(|(task, running)| {
+                let current = view.connectors.get(&task.connector).and_then(|c| {
+                    c.tasks
+                        .get(task.task as usize)
+                        .map(|task_config| (&c.config, task_config))
+                });
+                !mine.contains(*task)
+                    || current.is_none_or(|(config, task_config)| {
+                        *config != running.connector_config || *task_config != running.task_config
+                    })
+            })
+            .map(|(task, _)| task.clone())
+            .collect();
+        let stopped = self.stop_tasks(unwanted);
+        for task in stopped {
+            let exists = view
+                .connectors
+                .get(&task.connector)
+                .is_some_and(|c| (task.task as usize) < c.tasks.len());
+            if !exists {
+                self.statuses.tombstone(&task.connector, Some(task.task));
+            } else if !mine.contains(&task) {
+                self.statuses
+                    .publish_state(&task.connector, Some(task.task), State::Unassigned);
+            }
+        }
+    }
+
+    /// Stops tasks in parallel, each within the graceful timeout; returns them.
+    fn stop_tasks(&mut self, tasks: Vec<TaskRef>) -> Vec<TaskRef> {
+        let timeout = self.context.config.task_shutdown_graceful_timeout;
+        let mut stopping = Vec::new();
+        for task in &tasks {
+            if let Some(running) = self.tasks.remove(task) {
+                self.statuses.release(&task.connector, Some(task.task));
+                tracing::info!(connector = %task.connector, task = task.task, "stopping task");
+                stopping.push(std::thread::spawn(move || running.handle.stop(timeout)));
+            }
+        }
+        for handle in stopping {
+            let _ = handle.join();
+        }
+        tasks
+    }
+
+    fn stop_connectors_not_wanted(&mut self, view: &ClusterView, mine: &BTreeSet<String>) {
+        let unwanted: Vec<String> = self
+            .connectors
+            .iter()
+            .filter(|(name, running)| {
+                !mine.contains(*name)
+                    || view
+                        .connectors
+                        .get(*name)
+                        .is_none_or(|c| c.config != running.config)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in unwanted {
+            self.stop_connector(&name);
+            if !view.connectors.contains_key(&name) {
+                self.statuses.tombstone(&name, None);
+            } else if !mine.contains(&name) {
+                self.statuses.publish_state(&name, None, State::Unassigned);
+            }
+        }
+    }
+
+    fn stop_connector(&mut self, name: &str) {
+        if let Some(mut running) = self.connectors.remove(name) {
+            self.statuses.release(name, None);
+            if let Some(mut instance) = running.instance.take() {
+                if let Err(error) = instance.stop() {
+                    tracing::warn!(connector = name, %error, "connector stop failed");
+                }
+            }
+        }
+    }
+
+    /// Starts, retargets or reconfigures a connector assigned here.
+    fn update_connector(&mut self, name: &str, view: &ClusterView, reconfigure: bool) {
+        let state = &view.connectors[name];
+        let previous = self.connectors.get(name).map(|c| c.target);
+        match (previous, state.target) {
+            (Some(before), after) if before == after => {
+                if reconfigure {
+                    self.generate_task_configs(name, view);
+                }
+            }
+            (_, TargetState::Stopped) => {
+                self.stop_connector(name);
+                self.statuses.claim(name, None);
+                self.connectors.insert(
+                    name.to_string(),
+                    RunningConnector {
+                        instance: None,
+                        config: state.config.clone(),
+                        target: TargetState::Stopped,
+                    },
+                );
+                self.set_connector_state(name, State::Stopped, None);
+            }
+            (None | Some(TargetState::Stopped), target) => {
+                self.stop_connector(name);
+                self.start_connector(name, &state.config, target);
+                self.generate_task_configs(name, view);
+            }
+            (Some(_), target) => {
+                if let Some(running) = self.connectors.get_mut(name) {
+                    running.target = target;
+                    if running.instance.is_some() {
+                        self.set_connector_state(name, target.connector_state(), None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_connector(&mut self, name: &str, config: &ConfigMap, target: TargetState) {
+        self.statuses.claim(name, None);
+        self.connectors.insert(
+            name.to_string(),
+            RunningConnector {
+                instance: None,
+                config: config.clone(),
+                target,
+            },
+        );
+        let Some(plugin) = self.plugin(config) else {
+            let class = config.get("connector.class").cloned().unwrap_or_default();
+            self.set_connector_state(name, State::Failed, Some(format!("connector class {class} is not on this worker's plugin.path; install the same plugins on every worker")));
+            return;
+        };
+        let callbacks = Arc::new(ConnectorCallbacks {
+            name: name.to_string(),
+            events: Mutex::new(self.events.clone()),
+        });
+        let outcome = resolved(config).and_then(|config| {
+            let mut instance =
+                ConnectorInstance::new(plugin, name, callbacks).map_err(|e| e.to_string())?;
+            instance
+                .start(&config)
+                .map_err(|e| format!("connector start failed: {e}"))?;
+            Ok(instance)
+        });
+        match outcome {
+            Ok(instance) => {
+                tracing::info!(connector = name, "connector started");
+                if let Some(running) = self.connectors.get_mut(name) {
+                    running.instance = Some(instance);
+                }
+                self.set_connector_state(name, target.connector_state(), None);
+            }
+            Err(trace) => {
+                tracing::error!(connector = name, %trace, "connector failed to start");
+                self.set_connector_state(name, State::Failed, Some(trace));
+            }
+        }
+    }
+
+    /// Asks the connector for task configs and commits them to the log when they changed.
+    fn generate_task_configs(&mut self, name: &str, view: &ClusterView) {
+        let Some(state) = view.connectors.get(name) else {
+            return;
+        };
+        let Some(instance) = self
+            .connectors
+            .get_mut(name)
+            .and_then(|c| c.instance.as_mut())
+        else {
+            return;
+        };
+        let max_tasks = state
+            .config
+            .get("tasks.max")
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .unwrap_or(1)
+            .max(1);
+        let generated = instance.task_configs(max_tasks).map_err(|e| e.to_string());
+        let configs = match generated.and_then(|configs| {
+            let secrets = resolved(&state.config)?;
+            Ok(configs
+                .iter()
+                .map(|task| with_references(task, &state.config, &secrets))
+                .collect::<Vec<_>>())
+        }) {
+            Ok(configs) => configs,
+            Err(trace) => {
+                tracing::error!(connector = name, %trace, "task configuration failed");
+                self.set_connector_state(
+                    name,
+                    State::Failed,
+                    Some(format!("task_configs failed: {trace}")),
+                );
+                return;
+            }
+        };
+        if configs == state.tasks {
+            return;
+        }
+        let mut records: Vec<(String, Option<Value>)> = configs
+            .iter()
+            .enumerate()
+            .map(|(i, config)| (format!("task-{name}-{i}"), Some(properties_record(config))))
+            .collect();
+        records.push((
+            format!("commit-{name}"),
+            Some(serde_json::json!({ "tasks": configs.len() })),
+        ));
+        tracing::info!(
+            connector = name,
+            tasks = configs.len(),
+            "committing task configs"
+        );
+        if let Err(error) = self.log.append(records) {
+            tracing::warn!(connector = name, %error, "cannot write task configs");
+        }
+    }
+
+    /// Whether another live worker may still run `task` (it has not reported letting go).
+    fn held_elsewhere(&self, view: &ClusterView, task: &TaskRef) -> bool {
+        let Some(status) = self.context.status.get(&task.connector) else {
+            return false;
+        };
+        let Some(status) = status.tasks.get(&task.task) else {
+            return false;
+        };
+        status.worker_id != self.me
+            && matches!(
+                status.state,
+                State::Running | State::Paused | State::Restarting
+            )
+            && view.assignment.members.contains(&status.worker_id)
+    }
+
+    fn start_tasks(&mut self, view: &ClusterView, mine: &BTreeSet<TaskRef>) {
+        let grace = self.context.config.task_shutdown_graceful_timeout + Duration::from_secs(5);
+        let mut offsets_reloaded = false;
+        self.waiting.retain(|task, _| mine.contains(task));
+        for task in mine {
+            let state = &view.connectors[&task.connector];
+            if let Some(running) = self.tasks.get_mut(task) {
+                if running.target != state.target {
+                    running.target = state.target;
+                    running.handle.set_target(state.target.task_target());
+                }
+                continue;
+            }
+            if self.held_elsewhere(view, task) {
+                let since = *self
+                    .waiting
+                    .entry(task.clone())
+                    .or_insert_with(Instant::now);
+                if since.elapsed() < grace {
+                    continue;
+                }
+                tracing::warn!(connector = %task.connector, task = task.task, "the previous worker did not report stopping the task in time; starting it here anyway");
+            }
+            self.waiting.remove(task);
+            let Some(plugin) = self.plugin(&state.config) else {
+                self.statuses.claim(&task.connector, Some(task.task));
+                self.context.status.set_task(
+                    &task.connector,
+                    task.task,
+                    State::Failed,
+                    Some("the connector's plugin is not on this worker's plugin.path; install the same plugins on every worker".into()),
+                );
+                continue;
+            };
+            if plugin.kind == ConnectorType::Source && !offsets_reloaded {
+                // Resume from what the task's previous worker committed.
+                if let Err(error) = self.context.offsets.reload() {
+                    tracing::warn!(%error, "cannot reread source offsets");
+                }
+                offsets_reloaded = true;
+            }
+            let task_config = &state.tasks[task.task as usize];
+            self.statuses.claim(&task.connector, Some(task.task));
+            let spec = resolved(&state.config).and_then(|connector_config| {
+                Ok(TaskSpec {
+                    connector: task.connector.clone(),
+                    task: task.task,
+                    plugin,
+                    connector_config,
+                    task_config: resolved(task_config)?,
+                })
+            });
+            let spec = match spec {
+                Ok(spec) => spec,
+                Err(trace) => {
+                    self.context.status.set_task(
+                        &task.connector,
+                        task.task,
+                        State::Failed,
+                        Some(trace),
+                    );
+                    continue;
+                }
+            };
+            tracing::info!(connector = %task.connector, task = task.task, "starting task");
+            self.context
+                .status
+                .set_task(&task.connector, task.task, State::Unassigned, None);
+            let handle = task::spawn(self.context.clone(), spec, state.target.task_target());
+            self.tasks.insert(
+                task.clone(),
+                RunningTask {
+                    handle,
+                    connector_config: state.config.clone(),
+                    task_config: task_config.clone(),
+                    target: state.target,
+                },
+            );
+        }
+    }
+
+    fn is_failed(&self, name: &str, task: Option<u32>) -> bool {
+        let status = self.context.status.get(name);
+        let state = match task {
+            None => status.map(|s| s.connector.state),
+            Some(task) => status.and_then(|s| s.tasks.get(&task).map(|t| t.state)),
+        };
+        state == Some(State::Failed)
+    }
+
+    /// Carries out the part of a restart request that runs here.
+    fn restart(&mut self, view: &ClusterView, request: RestartRequest) {
+        let name = &request.connector;
+        let Some(state) = view.connectors.get(name) else {
+            return;
+        };
+        if state.target == TargetState::Stopped {
+            return;
+        }
+        let tasks: Vec<TaskRef> = match request.task {
+            Some(task) => vec![TaskRef {
+                connector: name.clone(),
+                task,
+            }],
+            None if request.include_tasks => self
+                .tasks
+                .keys()
+                .filter(|t| &t.connector == name)
+                .filter(|t| !request.only_failed || self.is_failed(name, Some(t.task)))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let restart_connector = request.task.is_none()
+            && self.connectors.contains_key(name)
+            && (!request.only_failed || self.is_failed(name, None));
+        if restart_connector {
+            tracing::info!(connector = %name, "restarting connector");
+            self.set_connector_state(name, State::Restarting, None);
+            self.stop_connector(name);
+            self.start_connector(name, &state.config, state.target);
+            self.generate_task_configs(name, view);
+        }
+        let tasks: Vec<TaskRef> = tasks
+            .into_iter()
+            .filter(|t| self.tasks.contains_key(t))
+            .collect();
+        for task in &tasks {
+            self.context
+                .status
+                .set_task(&task.connector, task.task, State::Restarting, None);
+        }
+        // Stopped here, started again by the next reconciliation with the same config.
+        self.stop_tasks(tasks);
+        let mine: BTreeSet<TaskRef> = view
+            .assignment
+            .tasks
+            .get(&self.me)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        self.start_tasks(
+            view,
+            &mine.into_iter().filter(|t| t.connector == *name).collect(),
+        );
+    }
+
+    /// Statuses in this worker's name for what no longer runs here (left by a previous run of
+    /// this worker): say UNASSIGNED, so nobody waits for this worker to let go.
+    fn hand_off_stale_statuses(&self) {
+        let active =
+            |state: State| matches!(state, State::Running | State::Paused | State::Restarting);
+        for (name, status) in self.context.status.all() {
+            if status.connector.worker_id == self.me
+                && active(status.connector.state)
+                && !self.connectors.contains_key(&name)
+            {
+                self.statuses.publish_state(&name, None, State::Unassigned);
+            }
+            for (task, instance) in &status.tasks {
+                let here = self.tasks.contains_key(&TaskRef {
+                    connector: name.clone(),
+                    task: *task,
+                });
+                if instance.worker_id == self.me && active(instance.state) && !here {
+                    self.statuses
+                        .publish_state(&name, Some(*task), State::Unassigned);
+                }
+            }
+        }
+    }
+
+    /// Shutdown: stops every task and connector and says so, so others take over at once.
+    fn stop_everything(&mut self) {
+        let tasks: Vec<TaskRef> = self.tasks.keys().cloned().collect();
+        for task in self.stop_tasks(tasks) {
+            self.statuses
+                .publish_state(&task.connector, Some(task.task), State::Unassigned);
+        }
+        let names: Vec<String> = self.connectors.keys().cloned().collect();
+        for name in names {
+            self.stop_connector(&name);
+            self.statuses.publish_state(&name, None, State::Unassigned);
+        }
+        self.statuses.flush();
+    }
+}

@@ -1,0 +1,206 @@
+//! The status topic: every worker writes the statuses of what it runs
+//! (`status-connector-<n>`, `status-task-<n>-<i>`, value `{state, trace, worker_id, generation}`
+//! as in Kafka Connect) and reads everyone's, so any worker answers for the whole cluster.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+
+use crate::herder::status::{InstanceStatus, State, StatusBoard, StatusSink};
+
+/// A connector (`None`) or one of its tasks.
+type Unit = (String, Option<u32>);
+
+/// This worker's writer to, and reader of, the status topic.
+pub struct StatusLog {
+    topic: String,
+    worker_id: String,
+    producer: FutureProducer,
+    /// What runs on this worker: only its statuses are published, and others' words about
+    /// them are ignored.
+    running: RwLock<BTreeSet<Unit>>,
+    generation: AtomicU64,
+}
+
+fn key(connector: &str, task: Option<u32>) -> String {
+    match task {
+        None => format!("status-connector-{connector}"),
+        Some(task) => format!("status-task-{connector}-{task}"),
+    }
+}
+
+fn parse_key(key: &str) -> Option<Unit> {
+    if let Some(name) = key.strip_prefix("status-connector-") {
+        return Some((name.to_string(), None));
+    }
+    let (name, task) = key.strip_prefix("status-task-")?.rsplit_once('-')?;
+    Some((name.to_string(), Some(task.parse().ok()?)))
+}
+
+impl StatusLog {
+    /// Starts following the topic into `board` and makes `board` publish through it.
+    pub fn open(
+        client: &ClientConfig,
+        topic: &str,
+        board: Arc<StatusBoard>,
+    ) -> Result<Arc<StatusLog>, String> {
+        let kafka = |e: rdkafka::error::KafkaError| format!("status topic {topic}: {e}");
+        let mut producer_config = client.clone();
+        producer_config.set("acks", "all").set("linger.ms", "0");
+        let log = Arc::new(StatusLog {
+            topic: topic.to_string(),
+            worker_id: board.worker_id().to_string(),
+            producer: producer_config.create().map_err(kafka)?,
+            running: RwLock::new(BTreeSet::new()),
+            generation: AtomicU64::new(0),
+        });
+        let mut reader_config = client.clone();
+        reader_config
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "50")
+            .set("group.id", "ferry-status-reader");
+        let consumer: BaseConsumer = reader_config.create().map_err(kafka)?;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(30))
+            .map_err(kafka)?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            assignment
+                .add_partition_offset(topic, partition.id(), Offset::Beginning)
+                .map_err(kafka)?;
+        }
+        consumer.assign(&assignment).map_err(kafka)?;
+        let reader = log.clone();
+        board.share_through(log.clone());
+        std::thread::Builder::new()
+            .name("status-log".into())
+            .spawn(move || reader.follow(consumer, board))
+            .map_err(|e| e.to_string())?;
+        Ok(log)
+    }
+
+    fn follow(&self, consumer: BaseConsumer, board: Arc<StatusBoard>) {
+        loop {
+            let message = match consumer.poll(Duration::from_millis(500)) {
+                None => continue,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "reading the status topic");
+                    continue;
+                }
+                Some(Ok(message)) => message,
+            };
+            let Some((connector, task)) = message
+                .key()
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .and_then(parse_key)
+            else {
+                continue;
+            };
+            if self.runs_here(&connector, task) {
+                continue;
+            }
+            let status = message
+                .payload()
+                .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+                .and_then(|v| serde_json::from_value::<InstanceStatus>(v).ok());
+            board.apply_remote(&connector, task, status);
+        }
+    }
+
+    fn runs_here(&self, connector: &str, task: Option<u32>) -> bool {
+        self.running
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(connector.to_string(), task))
+    }
+
+    /// The assignment generation statuses are stamped with.
+    pub fn set_generation(&self, generation: u64) {
+        self.generation.store(generation, Ordering::Relaxed);
+    }
+
+    /// This worker now runs the unit: its statuses count.
+    pub fn claim(&self, connector: &str, task: Option<u32>) {
+        self.running
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((connector.to_string(), task));
+    }
+
+    /// This worker no longer runs the unit: what it still reports while stopping is dropped.
+    pub fn release(&self, connector: &str, task: Option<u32>) {
+        self.running
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(connector.to_string(), task));
+    }
+
+    /// Publishes a status in this worker's name, whether or not it runs the unit (a handoff:
+    /// "I stopped it", which the next owner waits for).
+    pub fn publish_state(&self, connector: &str, task: Option<u32>, state: State) {
+        self.publish(
+            connector,
+            task,
+            &InstanceStatus {
+                state,
+                worker_id: self.worker_id.clone(),
+                trace: None,
+            },
+        );
+    }
+
+    /// Deletes a unit's status (it no longer exists).
+    pub fn tombstone(&self, connector: &str, task: Option<u32>) {
+        let key = key(connector, task);
+        let record: FutureRecord<'_, String, [u8]> = FutureRecord::to(&self.topic).key(&key);
+        if let Err((error, _)) = self.producer.send_result(record) {
+            tracing::warn!(%error, %key, "cannot delete a status");
+        }
+    }
+
+    /// Waits (bounded) until published statuses reached Kafka, before the worker exits.
+    pub fn flush(&self) {
+        let _ = self.producer.flush(Duration::from_secs(5));
+    }
+}
+
+impl StatusSink for StatusLog {
+    fn owns(&self, connector: &str, task: Option<u32>) -> bool {
+        self.runs_here(connector, task)
+    }
+
+    fn publish(&self, connector: &str, task: Option<u32>, status: &InstanceStatus) {
+        let key = key(connector, task);
+        let value = json!({
+            "state": status.state,
+            "trace": status.trace,
+            "worker_id": status.worker_id,
+            "generation": self.generation.load(Ordering::Relaxed),
+        })
+        .to_string();
+        let record = FutureRecord::to(&self.topic).key(&key).payload(&value);
+        // Fire and forget: statuses are advisory, and the producer retries on its own.
+        if let Err((error, _)) = self.producer.send_result(record) {
+            tracing::warn!(%error, %key, "cannot publish a status");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        for unit in [("a-b".to_string(), None), ("a-b".to_string(), Some(12))] {
+            assert_eq!(parse_key(&key(&unit.0, unit.1)), Some(unit));
+        }
+        assert_eq!(parse_key("status-task-x"), None);
+    }
+}
