@@ -15,6 +15,8 @@ pub struct WorkerSetup {
     pub port: u16,
     pub offsets_topic: String,
     pub extra_config: String,
+    /// `standalone` or `distributed`.
+    pub mode: &'static str,
 }
 
 impl WorkerSetup {
@@ -26,7 +28,23 @@ impl WorkerSetup {
             port: free_port(),
             offsets_topic: unique("offsets"),
             extra_config: extra_config.to_string(),
+            mode: "standalone",
         }
+    }
+
+    /// A member of a distributed cluster: `cluster_config` holds group.id and the topics, and
+    /// all members share `offsets_topic`.
+    pub fn cluster_member(libraries: &[&str], cluster_config: &str, offsets_topic: &str) -> Self {
+        WorkerSetup {
+            offsets_topic: offsets_topic.to_string(),
+            mode: "distributed",
+            ..WorkerSetup::new(libraries, cluster_config)
+        }
+    }
+
+    /// The worker id statuses carry.
+    pub fn worker_id(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
     }
 
     fn config_path(&self) -> PathBuf {
@@ -47,7 +65,7 @@ impl WorkerSetup {
     /// Runs a worker that must refuse to start; returns its exit code and log.
     pub fn start_expecting_failure(&self) -> (Option<i32>, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .arg("standalone")
+            .arg(self.mode)
             .arg(self.config_path())
             .stdin(Stdio::null())
             .output()
@@ -65,7 +83,7 @@ impl WorkerSetup {
             .path()
             .join(format!("worker-{}.log", unique("run")));
         let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .arg("standalone")
+            .arg(self.mode)
             .arg(self.config_path())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -1,0 +1,401 @@
+//! A three-worker `ferry distributed` cluster on loopback, against the real Kafka and Mosquitto:
+//! shared view, balanced scaling, kill -9 failover, rejoin, rolling restart, all under MQTT load
+//! with every message counted in Kafka, while a REST client hammers the workers.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::http::try_request;
+use support::mqtt::{numbers_of, publish_numbered};
+use support::worker::{read_topic, Worker, WorkerSetup};
+use support::{unique, Services};
+
+const LIBRARIES: &[&str] = &["ferry_mqtt_source"];
+
+/// Settings shared by the members of a fresh cluster.
+fn cluster_config(group: &str) -> String {
+    format!(
+        "group.id: {group}\nconfig.storage.topic: {group}-configs\nstatus.storage.topic: {group}-status\nsession.timeout.ms: 6000\nheartbeat.interval.ms: 1000\n"
+    )
+}
+
+fn status(port: u16, name: &str) -> Option<Value> {
+    let response = try_request(port, "GET", &format!("/connectors/{name}/status"), None).ok()?;
+    (response.status == 200).then(|| response.json())
+}
+
+/// Worker id → RUNNING tasks it holds, when every one of `tasks` tasks runs.
+fn running_tasks(status: &Value, tasks: usize) -> Option<BTreeMap<String, usize>> {
+    let list = status["tasks"].as_array()?;
+    if list.len() != tasks || list.iter().any(|t| t["state"] != "RUNNING") {
+        return None;
+    }
+    let mut per_worker = BTreeMap::new();
+    for task in list {
+        *per_worker
+            .entry(task["worker_id"].as_str()?.to_string())
+            .or_insert(0) += 1;
+    }
+    Some(per_worker)
+}
+
+/// Polls worker `port` until `check` accepts the connector's status; returns the wait.
+fn wait_status(
+    port: u16,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let last = status(port, name);
+        if last.as_ref().is_some_and(&check) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{what}: not within {timeout:?}; last status from {port}: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Each of `workers` runs exactly one of the three tasks.
+fn one_task_each(workers: &[String]) -> impl Fn(&Value) -> bool + '_ {
+    move |status| {
+        running_tasks(status, 3).is_some_and(|per_worker| {
+            per_worker.len() == workers.len()
+                && workers.iter().all(|w| per_worker.get(w) == Some(&1))
+        })
+    }
+}
+
+/// A REST client calling whichever workers are up, counting every answer by status.
+struct Hammer {
+    stop: Arc<AtomicBool>,
+    ports: Arc<Mutex<Vec<u16>>>,
+    answers: Arc<Mutex<BTreeMap<u16, u64>>>,
+    unreachable: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Hammer {
+    fn start(ports: Vec<u16>, name: &str, config: Value) -> Hammer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ports = Arc::new(Mutex::new(ports));
+        let answers = Arc::new(Mutex::new(BTreeMap::new()));
+        let unreachable = Arc::new(AtomicU64::new(0));
+        let thread = std::thread::spawn({
+            let (stop, ports, answers, unreachable) = (
+                stop.clone(),
+                ports.clone(),
+                answers.clone(),
+                unreachable.clone(),
+            );
+            let name = name.to_string();
+            move || {
+                let mut round = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    round += 1;
+                    let live = ports.lock().unwrap().clone();
+                    let Some(&port) = live.get(round % live.len().max(1)) else {
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    };
+                    let (method, path, body) = match round % 4 {
+                        0 => (
+                            "GET",
+                            "/connectors?expand=status&expand=info".to_string(),
+                            None,
+                        ),
+                        1 => ("GET", format!("/connectors/{name}/status"), None),
+                        2 => ("GET", format!("/connectors/{name}/tasks"), None),
+                        // The same config again: a write that changes nothing.
+                        _ => ("PUT", format!("/connectors/{name}/config"), Some(&config)),
+                    };
+                    match try_request(port, method, &path, body) {
+                        Ok(response) => {
+                            *answers.lock().unwrap().entry(response.status).or_insert(0) += 1;
+                            if response.status == 409 || response.status >= 500 {
+                                eprintln!(
+                                    "{method} {path} on {port}: {} {}",
+                                    response.status, response.body
+                                );
+                            }
+                        }
+                        Err(_) => {
+                            unreachable.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        });
+        Hammer {
+            stop,
+            ports,
+            answers,
+            unreachable,
+            thread,
+        }
+    }
+
+    fn set_up(&self, port: u16, up: bool) {
+        let mut ports = self.ports.lock().unwrap();
+        ports.retain(|p| *p != port);
+        if up {
+            ports.push(port);
+        }
+    }
+
+    fn finish(self) -> (BTreeMap<u16, u64>, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let answers = self.answers.lock().unwrap().clone();
+        (answers, self.unreachable.load(Ordering::Relaxed))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_workers_share_balance_fail_over_and_restart_without_loss() {
+    let group = unique("cluster");
+    let offsets = unique("cluster-offsets");
+    let prefix = unique("fleet");
+    let topic = unique("fleet-out");
+    let run = unique("run");
+    let config = json!({
+        "connector.class": "MqttSource",
+        "tasks.max": "1",
+        "mqtt.server.uri": format!("tcp://127.0.0.1:{}", Services::from_env().mqtt_port),
+        // One shared subscription ($share/fleet/...) across the tasks, in persistent sessions
+        // that a task's next worker resumes (same client id), with what Mosquitto queued
+        // for it meanwhile.
+        "mqtt.topics": format!("{prefix}/+/+"),
+        "mqtt.qos": "1",
+        "mqtt.clean.session.enabled": "false",
+        "mqtt.reconnect.backoff.max.ms": "1000",
+        "kafka.topic": topic,
+    });
+
+    let (setups, mut workers) = tokio::task::spawn_blocking({
+        let (group, offsets) = (group.clone(), offsets.clone());
+        move || {
+            let setups: Vec<WorkerSetup> = (0..3)
+                .map(|_| WorkerSetup::cluster_member(LIBRARIES, &cluster_config(&group), &offsets))
+                .collect();
+            let workers: Vec<Option<Worker>> = setups.iter().map(|s| Some(s.start())).collect();
+            (setups, workers)
+        }
+    })
+    .await
+    .unwrap();
+    let ids: Vec<String> = setups.iter().map(WorkerSetup::worker_id).collect();
+    let ports: Vec<u16> = setups.iter().map(|s| s.port).collect();
+
+    // Created on A, visible with the same status on B and C.
+    let created = workers[0].as_ref().unwrap().call(
+        "POST",
+        "/connectors",
+        Some(&json!({"name": "fleet", "config": config})),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let ports_for_check = ports.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_status(
+            ports_for_check[0],
+            "fleet",
+            Duration::from_secs(60),
+            "one task running",
+            |s| s["connector"]["state"] == "RUNNING" && running_tasks(s, 1).is_some(),
+        );
+        let on_a = status(ports_for_check[0], "fleet").unwrap();
+        for port in &ports_for_check[1..] {
+            wait_status(
+                *port,
+                "fleet",
+                Duration::from_secs(10),
+                "same status everywhere",
+                |s| *s == on_a,
+            );
+        }
+    })
+    .await
+    .unwrap();
+
+    // Scaled from B: one task on each worker.
+    let mut scaled = config.clone();
+    scaled["tasks.max"] = json!("3");
+    let response =
+        workers[1]
+            .as_ref()
+            .unwrap()
+            .call("PUT", "/connectors/fleet/config", Some(&scaled));
+    assert_eq!(response.status, 200, "{}", response.body);
+    let balanced = tokio::task::spawn_blocking({
+        let (ports, ids) = (ports.clone(), ids.clone());
+        move || {
+            let took = wait_status(
+                ports[2],
+                "fleet",
+                Duration::from_secs(60),
+                "tasks spread",
+                one_task_each(&ids),
+            );
+            let on_c = status(ports[2], "fleet").unwrap();
+            for port in &ports[..2] {
+                wait_status(
+                    *port,
+                    "fleet",
+                    Duration::from_secs(10),
+                    "same spread everywhere",
+                    |s| *s == on_c,
+                );
+            }
+            took
+        }
+    })
+    .await
+    .unwrap();
+    println!("scaled to 3 tasks from B: one on each worker after {balanced:.1?}");
+
+    // Load and REST traffic from here to the end.
+    let publishing = Arc::new(AtomicBool::new(true));
+    let publisher = tokio::spawn({
+        let (run, prefix, publishing) = (run.clone(), prefix.clone(), publishing.clone());
+        async move {
+            let mut published = 0;
+            while publishing.load(Ordering::Relaxed) {
+                published += publish_numbered(&run, published, 400, 400, |n| {
+                    format!("{prefix}/{}/{}", ["a", "b", "c"][(n % 3) as usize], n % 10)
+                })
+                .await;
+            }
+            published
+        }
+    });
+    let hammer = Hammer::start(ports.clone(), "fleet", scaled.clone());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let (workers_back, hammer, setups) = tokio::task::spawn_blocking({
+        let (ports, ids) = (ports.clone(), ids.clone());
+        move || {
+            // kill -9 C: its task runs on A or B again.
+            hammer.set_up(ports[2], false);
+            workers[2].take().unwrap().kill9();
+            let killed = Instant::now();
+            let survivors = [ids[0].clone(), ids[1].clone()];
+            wait_status(
+                ports[0],
+                "fleet",
+                Duration::from_secs(30),
+                "failover",
+                |s| {
+                    running_tasks(s, 3)
+                        .is_some_and(|per_worker| per_worker.keys().all(|w| survivors.contains(w)))
+                },
+            );
+            let recovery = killed.elapsed();
+            println!("failover: all 3 tasks running on the survivors {recovery:.1?} after kill -9");
+            assert!(
+                recovery < Duration::from_secs(15),
+                "failover took {recovery:?}"
+            );
+
+            // C comes back: one task each again.
+            workers[2] = Some(setups[2].start());
+            hammer.set_up(ports[2], true);
+            let back = Instant::now();
+            wait_status(
+                ports[0],
+                "fleet",
+                Duration::from_secs(60),
+                "rebalance onto C",
+                one_task_each(&ids),
+            );
+            println!(
+                "rejoin: one task on each worker again {:.1?} after C restarted",
+                back.elapsed()
+            );
+
+            // Rolling restart of A, B, C.
+            for i in 0..3 {
+                hammer.set_up(ports[i], false);
+                let exit = workers[i].take().unwrap().terminate();
+                assert!(exit.success(), "worker {i} exited with {exit}");
+                workers[i] = Some(setups[i].start());
+                hammer.set_up(ports[i], true);
+                let other = ports[(i + 1) % 3];
+                wait_status(
+                    other,
+                    "fleet",
+                    Duration::from_secs(60),
+                    "rolling restart",
+                    one_task_each(&ids),
+                );
+                println!("rolling restart: worker {i} back, balanced");
+            }
+            (workers, hammer, setups)
+        }
+    })
+    .await
+    .unwrap();
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    publishing.store(false, Ordering::Relaxed);
+    let published = publisher.await.unwrap();
+    let (answers, unreachable) = tokio::task::spawn_blocking(move || hammer.finish())
+        .await
+        .unwrap();
+
+    let (distinct, total) = tokio::task::spawn_blocking({
+        let (topic, run) = (topic.clone(), run.clone());
+        move || {
+            let records = read_topic(&topic, Duration::from_secs(90), |r| {
+                numbers_of(&run, r.iter().filter_map(|r| r.value.clone()))
+                    .0
+                    .len() as u64
+                    >= published
+            });
+            numbers_of(&run, records.iter().filter_map(|r| r.value.clone()))
+        }
+    })
+    .await
+    .unwrap();
+    let lost = published - distinct.len() as u64;
+    println!(
+        "cluster under load: published {published} (acknowledged by Mosquitto), in Kafka {} distinct, duplicates {}, lost {lost}",
+        distinct.len(),
+        total - distinct.len()
+    );
+    println!("REST during rebalances: answers by status {answers:?}, refused connections to stopping workers {unreachable}");
+    assert_eq!(lost, 0, "messages lost");
+    let bad: u64 = answers
+        .iter()
+        .filter(|(status, _)| **status == 409 || **status >= 500)
+        .map(|(_, count)| count)
+        .sum();
+    assert_eq!(bad, 0, "409 or 5xx answers: {answers:?}");
+    assert!(
+        answers.values().sum::<u64>() > 200,
+        "the hammer barely ran: {answers:?}"
+    );
+    drop(workers_back);
+    drop(setups);
+}
+
+#[test]
+fn a_distributed_worker_without_group_id_says_what_to_set() {
+    let setup = WorkerSetup {
+        mode: "distributed",
+        ..WorkerSetup::new(LIBRARIES, "")
+    };
+    let (code, log) = setup.start_expecting_failure();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("group.id is missing"), "{log}");
+}
