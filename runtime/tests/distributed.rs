@@ -399,3 +399,35 @@ fn a_distributed_worker_without_group_id_says_what_to_set() {
     assert_eq!(code, Some(1), "{log}");
     assert!(log.contains("group.id is missing"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_leader_fences_the_older_one() {
+    use ferry_runtime::distributed::config_log::{ConfigLog, ASSIGNMENT_KEY};
+    let topic = unique("fencing-configs");
+    let group = unique("fencing");
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", Services::from_env().kafka_bootstrap);
+    ferry_runtime::store::ensure_compacted_topic(&client, &topic, 1, 1, "config.storage.topic")
+        .await
+        .unwrap();
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let log = ConfigLog::open(&client, &topic, runtime, || {}).unwrap();
+        let assignment = |generation: u64| {
+            vec![(
+                ASSIGNMENT_KEY.to_string(),
+                Some(json!({"generation": generation, "leader": "x", "members": [], "connectors": {}, "tasks": {}})),
+            )]
+        };
+        let old_leader = log.leader_writer(&group).unwrap();
+        log.append_as_leader(&old_leader, assignment(1)).unwrap();
+        assert_eq!(log.view().assignment.generation, 1);
+        let new_leader = log.leader_writer(&group).unwrap();
+        let refused = log.append_as_leader(&old_leader, assignment(7));
+        assert!(refused.is_err(), "the fenced leader could still write");
+        log.append_as_leader(&new_leader, assignment(2)).unwrap();
+        assert_eq!(log.view().assignment.generation, 2);
+    })
+    .await
+    .unwrap();
+}

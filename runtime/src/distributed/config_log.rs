@@ -203,6 +203,7 @@ struct Shared {
 /// This worker's reader of, and writer to, the config topic.
 pub struct ConfigLog {
     topic: String,
+    client: ClientConfig,
     shared: Arc<(Mutex<Shared>, Condvar)>,
     producer: FutureProducer,
     runtime: tokio::runtime::Handle,
@@ -223,6 +224,8 @@ impl ConfigLog {
         reader_config
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "50")
+            // Only the assignments of leaders that were not fenced.
+            .set("isolation.level", "read_committed")
             .set("group.id", "ferry-config-reader");
         let consumer: BaseConsumer = reader_config.create().map_err(kafka)?;
         let mut assignment = TopicPartitionList::new();
@@ -254,6 +257,7 @@ impl ConfigLog {
         let producer = producer_config.create().map_err(kafka)?;
         let log = ConfigLog {
             topic: topic.to_string(),
+            client: client.clone(),
             shared,
             producer,
             runtime,
@@ -318,9 +322,59 @@ impl ConfigLog {
     /// Appends records in order (blocking, not from async code) and waits until this worker
     /// has read them back, so a read right after a write shows it.
     pub fn append(&self, records: Vec<(String, Option<Value>)>) -> Result<(), String> {
+        let last = self.send_all(&self.producer, records)?;
+        self.wait_until_read(last, Duration::from_secs(30))
+    }
+
+    /// A writer for the leader. Creating it fences every earlier leader: they share the
+    /// transactional id, so Kafka bumps its epoch and refuses their writes from then on.
+    pub fn leader_writer(&self, group: &str) -> Result<LeaderWriter, String> {
+        let mut config = self.client.clone();
+        config
+            .set("transactional.id", format!("ferry-leader-{group}"))
+            .set("linger.ms", "0");
+        let producer: FutureProducer = config
+            .create()
+            .map_err(|e| format!("cannot create the leader's producer: {e}"))?;
+        producer
+            .init_transactions(Duration::from_secs(30))
+            .map_err(|e| format!("cannot fence earlier leaders: {e}"))?;
+        Ok(LeaderWriter { producer })
+    }
+
+    /// Appends records as one transaction of `writer`; fails if a newer leader fenced it.
+    pub fn append_as_leader(
+        &self,
+        writer: &LeaderWriter,
+        records: Vec<(String, Option<Value>)>,
+    ) -> Result<(), String> {
+        let producer = &writer.producer;
+        producer
+            .begin_transaction()
+            .map_err(|e| format!("cannot begin a transaction: {e}"))?;
+        let last = match self.send_all(producer, records) {
+            Ok(last) => last,
+            Err(error) => {
+                let _ = producer.abort_transaction(Duration::from_secs(10));
+                return Err(error);
+            }
+        };
+        producer
+            .commit_transaction(Duration::from_secs(30))
+            .map_err(|e| {
+                format!("cannot commit the assignment (fenced by a newer leader?): {e}")
+            })?;
+        self.wait_until_read(last, Duration::from_secs(30))
+    }
+
+    fn send_all(
+        &self,
+        producer: &FutureProducer,
+        records: Vec<(String, Option<Value>)>,
+    ) -> Result<i64, String> {
         let topic = self.topic.clone();
-        let producer = self.producer.clone();
-        let last = self.runtime.block_on(async move {
+        let producer = producer.clone();
+        self.runtime.block_on(async move {
             let mut last = -1;
             for (key, value) in records {
                 let payload = value.map(|v| v.to_string());
@@ -335,8 +389,21 @@ impl ConfigLog {
                 last = delivery.offset;
             }
             Ok::<i64, String>(last)
-        })?;
-        self.wait_until_read(last, Duration::from_secs(30))
+        })
+    }
+}
+
+/// The leader's fenced producer.
+pub struct LeaderWriter {
+    producer: FutureProducer,
+}
+
+fn position(consumer: &BaseConsumer) -> Option<i64> {
+    let positions = consumer.position().ok()?;
+    let element = positions.elements().into_iter().next()?;
+    match element.offset() {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
     }
 }
 
@@ -348,7 +415,17 @@ fn follow(
 ) {
     let (lock, condvar) = &*shared;
     loop {
-        let Some(first) = consumer.poll(Duration::from_millis(500)) else {
+        let Some(first) = consumer.poll(Duration::from_millis(100)) else {
+            // Transaction markers take offsets but are never delivered: the position says
+            // how far the log has been read.
+            if let Some(position) = position(&consumer) {
+                let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+                if position > state.view.next_offset {
+                    state.view.next_offset = position;
+                    drop(state);
+                    condvar.notify_all();
+                }
+            }
             continue;
         };
         let mut batch = vec![first];

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::assignment::TaskRef;
 use super::config_log::{
-    properties_record, ClusterView, ConfigLog, RestartRequest, ASSIGNMENT_KEY,
+    properties_record, ClusterView, ConfigLog, LeaderWriter, RestartRequest, ASSIGNMENT_KEY,
 };
 use super::status_log::StatusLog;
 use super::Event;
@@ -65,7 +65,10 @@ pub struct Member {
     statuses: Arc<StatusLog>,
     events: Sender<Event>,
     me: String,
+    group: String,
     leader: bool,
+    /// While leader: the producer that fenced earlier leaders.
+    leader_writer: Option<LeaderWriter>,
     members: Vec<String>,
     connectors: BTreeMap<String, RunningConnector>,
     tasks: BTreeMap<TaskRef, RunningTask>,
@@ -104,6 +107,7 @@ impl Member {
         log: Arc<ConfigLog>,
         statuses: Arc<StatusLog>,
         events: Sender<Event>,
+        group: &str,
     ) -> Member {
         let me = context.status.worker_id().to_string();
         Member {
@@ -112,7 +116,9 @@ impl Member {
             statuses,
             events,
             me,
+            group: group.to_string(),
             leader: false,
+            leader_writer: None,
             members: Vec::new(),
             connectors: BTreeMap::new(),
             tasks: BTreeMap::new(),
@@ -138,6 +144,9 @@ impl Member {
                         tracing::info!(leader, ?members, "group rebalanced");
                         self.leader = leader;
                         self.members = members;
+                        if !leader {
+                            self.leader_writer = None;
+                        }
                         rebalanced = true;
                     }
                     Event::ConfigChanged => {}
@@ -164,7 +173,7 @@ impl Member {
     }
 
     /// As leader: a new assignment when members or work changed.
-    fn assign(&self, rebalanced: bool) {
+    fn assign(&mut self, rebalanced: bool) {
         if self.members.is_empty() {
             return;
         }
@@ -201,8 +210,22 @@ impl Member {
             "writing a new assignment"
         );
         let value = serde_json::to_value(&next).expect("assignments serialize");
-        if let Err(error) = self.log.append(vec![(ASSIGNMENT_KEY.into(), Some(value))]) {
+        if self.leader_writer.is_none() {
+            match self.log.leader_writer(&self.group) {
+                Ok(writer) => self.leader_writer = Some(writer),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot take up leadership");
+                    return;
+                }
+            }
+        }
+        let writer = self.leader_writer.as_ref().expect("set above");
+        if let Err(error) = self
+            .log
+            .append_as_leader(writer, vec![(ASSIGNMENT_KEY.into(), Some(value))])
+        {
             tracing::warn!(%error, "cannot write the assignment");
+            self.leader_writer = None;
         }
     }
 

@@ -430,6 +430,7 @@ pub async fn run(
                 log.clone(),
                 statuses.clone(),
                 events.clone(),
+                &group,
             );
             let member = std::thread::Builder::new()
                 .name("member".into())
