@@ -431,3 +431,138 @@ async fn a_newer_leader_fences_the_older_one() {
     .await
     .unwrap();
 }
+
+/// Sequence numbers per task, in the order Kafka holds them.
+fn sequences(records: &[support::worker::TopicRecord]) -> BTreeMap<u64, Vec<u64>> {
+    let mut by_task: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for record in records {
+        let value: Value = serde_json::from_slice(record.value.as_deref().unwrap()).unwrap();
+        by_task
+            .entry(value["task"].as_u64().unwrap())
+            .or_default()
+            .push(value["seq"].as_u64().unwrap());
+    }
+    by_task
+}
+
+#[test]
+fn lifecycle_requests_work_from_any_worker_and_moved_tasks_resume_from_their_offsets() {
+    const PER_TASK: u64 = 1500;
+    let group = unique("lifecycle");
+    let offsets = unique("lifecycle-offsets");
+    let topic = unique("lifecycle-out");
+    let setups: Vec<WorkerSetup> = (0..2)
+        .map(|_| {
+            WorkerSetup::cluster_member(&["sequence_connector"], &cluster_config(&group), &offsets)
+        })
+        .collect();
+    let mut workers: Vec<Option<Worker>> = setups.iter().map(|s| Some(s.start())).collect();
+    let ids: Vec<String> = setups.iter().map(WorkerSetup::worker_id).collect();
+    let (a, b) = (setups[0].port, setups[1].port);
+    let call = |port: u16, method: &str, path: &str, body: Option<&Value>| {
+        try_request(port, method, path, body).unwrap()
+    };
+    let body = json!({"name": "seq", "config": {
+        "connector.class": "SequenceSource",
+        "tasks.max": "2",
+        "kafka.topic": topic,
+        "rate.per.second": "100",
+        "max.records": PER_TASK.to_string(),
+    }});
+    assert_eq!(call(a, "POST", "/connectors", Some(&body)).status, 201);
+    assert_eq!(call(b, "POST", "/connectors", Some(&body)).status, 409);
+    let spread = |s: &Value| {
+        running_tasks(s, 2)
+            .is_some_and(|w| w.len() == 2 && ids.iter().all(|id| w.get(id) == Some(&1)))
+    };
+    wait_status(b, "seq", Duration::from_secs(60), "one task each", spread);
+
+    // A leaves and comes back: its task runs on B meanwhile, then returns.
+    std::thread::sleep(Duration::from_secs(3));
+    let exit = workers[0].take().unwrap().terminate();
+    assert!(exit.success());
+    wait_status(b, "seq", Duration::from_secs(30), "both on B", |s| {
+        running_tasks(s, 2).is_some_and(|w| w.get(&ids[1]) == Some(&2))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    workers[0] = Some(setups[0].start());
+    wait_status(
+        b,
+        "seq",
+        Duration::from_secs(60),
+        "one task each again",
+        spread,
+    );
+
+    // Pause on A, seen on B; resume on B, seen on A.
+    assert_eq!(call(a, "PUT", "/connectors/seq/pause", None).status, 202);
+    wait_status(b, "seq", Duration::from_secs(30), "paused", |s| {
+        s["connector"]["state"] == "PAUSED"
+            && s["tasks"]
+                .as_array()
+                .is_some_and(|t| t.len() == 2 && t.iter().all(|t| t["state"] == "PAUSED"))
+    });
+    assert_eq!(call(b, "PUT", "/connectors/seq/resume", None).status, 202);
+    wait_status(a, "seq", Duration::from_secs(30), "resumed", spread);
+
+    // Every number of every task, none twice: moves resumed from the committed offsets.
+    let records = read_topic(&topic, Duration::from_secs(60), |r| {
+        r.len() as u64 >= 2 * PER_TASK
+    });
+    let by_task = sequences(&records);
+    for (task, seqs) in &by_task {
+        let mut sorted = seqs.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            (0..PER_TASK).collect::<Vec<_>>(),
+            "task {task}: gaps or repeats"
+        );
+    }
+    assert_eq!(by_task.len(), 2);
+    println!(
+        "moved sequence tasks: {} records, each number once",
+        records.len()
+    );
+
+    // Stop on B: no tasks anywhere; the offsets are readable from A.
+    assert_eq!(call(b, "PUT", "/connectors/seq/stop", None).status, 204);
+    wait_status(a, "seq", Duration::from_secs(30), "stopped", |s| {
+        s["connector"]["state"] == "STOPPED" && s["tasks"].as_array().is_some_and(Vec::is_empty)
+    });
+    let offsets = call(a, "GET", "/connectors/seq/offsets", None).json();
+    assert_eq!(
+        offsets["offsets"].as_array().map(Vec::len),
+        Some(2),
+        "{offsets}"
+    );
+    let reset = call(b, "DELETE", "/connectors/seq/offsets", None);
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    let offsets = call(a, "GET", "/connectors/seq/offsets", None).json();
+    assert_eq!(offsets, json!({"offsets": []}));
+    assert_eq!(call(a, "PUT", "/connectors/seq/resume", None).status, 202);
+    wait_status(
+        b,
+        "seq",
+        Duration::from_secs(30),
+        "running after stop",
+        spread,
+    );
+
+    // Restart from A with tasks: the plan says RESTARTING, then everything runs again.
+    let restart = call(a, "POST", "/connectors/seq/restart?includeTasks=true", None);
+    assert_eq!(restart.status, 202, "{}", restart.body);
+    assert_eq!(restart.json()["connector"]["state"], "RESTARTING");
+    wait_status(
+        b,
+        "seq",
+        Duration::from_secs(30),
+        "running after restart",
+        spread,
+    );
+
+    // Deleted on B: gone from A too.
+    assert_eq!(call(b, "DELETE", "/connectors/seq", None).status, 204);
+    assert_eq!(call(a, "GET", "/connectors/seq", None).status, 404);
+    assert_eq!(call(a, "GET", "/connectors", None).json(), json!([]));
+}

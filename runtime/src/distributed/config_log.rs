@@ -332,6 +332,9 @@ impl ConfigLog {
         let mut config = self.client.clone();
         config
             .set("transactional.id", format!("ferry-leader-{group}"))
+            // A transaction left open by a leader that died holds back every reader; Kafka
+            // aborts it after this long if no new leader did first.
+            .set("transaction.timeout.ms", "10000")
             .set("linger.ms", "0");
         let producer: FutureProducer = config
             .create()

@@ -177,6 +177,17 @@ impl Member {
         if self.members.is_empty() {
             return;
         }
+        if self.leader_writer.is_none() {
+            // First, since it also aborts a transaction a dead leader left open, which would
+            // hold every reader of the config topic back until it timed out.
+            match self.log.leader_writer(&self.group) {
+                Ok(writer) => self.leader_writer = Some(writer),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot take up leadership");
+                    return;
+                }
+            }
+        }
         if rebalanced {
             // Another leader may have written since; build on its last word.
             if let Err(error) = self.log.catch_up() {
@@ -210,15 +221,6 @@ impl Member {
             "writing a new assignment"
         );
         let value = serde_json::to_value(&next).expect("assignments serialize");
-        if self.leader_writer.is_none() {
-            match self.log.leader_writer(&self.group) {
-                Ok(writer) => self.leader_writer = Some(writer),
-                Err(error) => {
-                    tracing::warn!(%error, "cannot take up leadership");
-                    return;
-                }
-            }
-        }
         let writer = self.leader_writer.as_ref().expect("set above");
         if let Err(error) = self
             .log

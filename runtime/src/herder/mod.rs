@@ -655,7 +655,11 @@ impl Herder {
 
     /// `{"offsets": [{partition, offset}]}` in Kafka Connect's source or sink form.
     pub async fn offsets(&self, name: &str) -> Result<Value> {
-        let offsets = match self.kind(name)? {
+        let kind = self.kind(name)?;
+        if kind == ConnectorType::Source {
+            self.reload_source_offsets().await?;
+        }
+        let offsets = match kind {
             ConnectorType::Source => self
                 .context
                 .offsets
@@ -682,6 +686,18 @@ impl Herder {
             }
         };
         Ok(json!({ "offsets": Value::Array(offsets) }))
+    }
+
+    /// Distributed: other workers' tasks committed source offsets this worker has not read.
+    async fn reload_source_offsets(&self) -> Result<()> {
+        if self.cluster.is_none() {
+            return Ok(());
+        }
+        let offsets = self.context.offsets.clone();
+        tokio::task::spawn_blocking(move || offsets.reload())
+            .await
+            .map_err(|e| HerderError::Internal(e.to_string()))?
+            .map_err(|e| HerderError::Internal(e.to_string()))
     }
 
     fn require_stopped(&self, name: &str) -> Result<()> {
@@ -759,7 +775,12 @@ impl Herder {
     /// Deletes every offset of a STOPPED connector.
     pub async fn reset_offsets(&self, name: &str) -> Result<Value> {
         self.require_stopped(name)?;
-        match self.kind(name)? {
+        let kind = self.kind(name)?;
+        if kind == ConnectorType::Source {
+            // Every partition any worker committed must get its tombstone.
+            self.reload_source_offsets().await?;
+        }
+        match kind {
             ConnectorType::Source => self
                 .context
                 .offsets
