@@ -220,7 +220,12 @@ impl Cluster {
     /// Creates or replaces a validated config; `true` when it was created.
     pub fn put_config(&self, name: &str, config: ConfigMap) -> Result<(bool, ConnectorInfo)> {
         self.log.catch_up().map_err(internal)?;
-        let created = self.connector(name).is_err();
+        let existing = self.connector(name).ok();
+        if existing.as_ref().is_some_and(|c| c.config == config) {
+            // Nothing changes: no record, so no churn in the log.
+            return Ok((false, self.info(name)?));
+        }
+        let created = existing.is_none();
         let mut records = Vec::new();
         if created {
             records.push((

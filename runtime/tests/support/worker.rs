@@ -259,7 +259,7 @@ pub fn read_topic(
     // `done` may be costly: check it after each burst of messages, not after each message.
     while Instant::now() < deadline && !done(&records) {
         let mut burst = 0;
-        while burst < 5000 {
+        while burst < 5000 && Instant::now() < deadline {
             let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
                 break;
             };
