@@ -165,10 +165,15 @@ impl Member {
                     }
                 }
             }
+            let started = Instant::now();
             if self.leader {
                 self.assign(rebalanced);
             }
             self.reconcile(&reconfigure);
+            if started.elapsed() > Duration::from_secs(5) {
+                // Everything here waits for this thread: say when it was held up.
+                tracing::warn!(took = ?started.elapsed(), leader = self.leader, "a slow round of cluster work");
+            }
         }
     }
 
@@ -262,18 +267,7 @@ impl Member {
             .filter(|name| view.connectors.contains_key(*name))
             .cloned()
             .collect();
-        let mine_tasks: BTreeSet<TaskRef> = assignment
-            .tasks
-            .get(&self.me)
-            .into_iter()
-            .flatten()
-            .filter(|t| {
-                view.connectors.get(&t.connector).is_some_and(|c| {
-                    c.target != TargetState::Stopped && (t.task as usize) < c.tasks.len()
-                })
-            })
-            .cloned()
-            .collect();
+        let mine_tasks = self.assigned_tasks(&view);
 
         self.stop_tasks_not_wanted(&view, &mine_tasks);
         self.stop_connectors_not_wanted(&view, &mine_connectors);
@@ -285,6 +279,23 @@ impl Member {
             self.restart(&view, request);
         }
         self.hand_off_stale_statuses();
+    }
+
+    /// The tasks assigned here that should run: their connector exists and is not stopped,
+    /// and its committed task set has them (an assignment may lag behind the task configs).
+    fn assigned_tasks(&self, view: &ClusterView) -> BTreeSet<TaskRef> {
+        view.assignment
+            .tasks
+            .get(&self.me)
+            .into_iter()
+            .flatten()
+            .filter(|t| {
+                view.connectors.get(&t.connector).is_some_and(|c| {
+                    c.target != TargetState::Stopped && (t.task as usize) < c.tasks.len()
+                })
+            })
+            .cloned()
+            .collect()
     }
 
     fn stop_tasks_not_wanted(&mut self, view: &ClusterView, mine: &BTreeSet<TaskRef>) {
@@ -540,6 +551,9 @@ impl Member {
                 continue;
             }
             if self.held_elsewhere(view, task) {
+                if !self.waiting.contains_key(task) {
+                    tracing::info!(connector = %task.connector, task = task.task, "task assigned here; waiting for its previous worker to stop it");
+                }
                 let since = *self
                     .waiting
                     .entry(task.clone())
@@ -660,14 +674,7 @@ impl Member {
         }
         // Stopped here, started again by the next reconciliation with the same config.
         self.stop_tasks(tasks);
-        let mine: BTreeSet<TaskRef> = view
-            .assignment
-            .tasks
-            .get(&self.me)
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
+        let mine = self.assigned_tasks(view);
         self.start_tasks(
             view,
             &mine.into_iter().filter(|t| t.connector == *name).collect(),

@@ -439,7 +439,19 @@ pub async fn run(
             );
             let member = std::thread::Builder::new()
                 .name("member".into())
-                .spawn(move || member.run(receiver))
+                .spawn(move || {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        member.run(receiver)
+                    }));
+                    if outcome.is_err() {
+                        // A worker that no longer follows its assignment would keep its tasks
+                        // from the others: exit, and let the group hand them over.
+                        tracing::error!(
+                            "the cluster thread panicked; exiting so other workers take over"
+                        );
+                        std::process::exit(70);
+                    }
+                })
                 .map_err(|e| e.to_string())?;
             let membership = Membership::join(
                 &client,
