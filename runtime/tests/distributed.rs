@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::http::try_request;
 use support::mqtt::{numbers_of, publish_numbered};
-use support::worker::{read_topic, Worker, WorkerSetup};
+use support::worker::{read_topic, sequences, Worker, WorkerSetup};
 use support::{unique, Services};
 
 const LIBRARIES: &[&str] = &["ferry_mqtt_source"];
@@ -464,19 +464,6 @@ async fn a_newer_leader_fences_the_older_one() {
     .unwrap();
 }
 
-/// Sequence numbers per task, in the order Kafka holds them.
-fn sequences(records: &[support::worker::TopicRecord]) -> BTreeMap<u64, Vec<u64>> {
-    let mut by_task: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for record in records {
-        let value: Value = serde_json::from_slice(record.value.as_deref().unwrap()).unwrap();
-        by_task
-            .entry(value["task"].as_u64().unwrap())
-            .or_default()
-            .push(value["seq"].as_u64().unwrap());
-    }
-    by_task
-}
-
 #[test]
 fn lifecycle_requests_work_from_any_worker_and_moved_tasks_resume_from_their_offsets() {
     const PER_TASK: u64 = 1500;
@@ -592,6 +579,18 @@ fn lifecycle_requests_work_from_any_worker_and_moved_tasks_resume_from_their_off
         "running after restart",
         spread,
     );
+
+    // Scaled down from B: one task left, its status seen on A.
+    let patched = call(
+        b,
+        "PATCH",
+        "/connectors/seq/config",
+        Some(&json!({"tasks.max": "1"})),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    wait_status(a, "seq", Duration::from_secs(30), "scaled down", |s| {
+        running_tasks(s, 1).is_some()
+    });
 
     // Deleted on B: gone from A too.
     assert_eq!(call(b, "DELETE", "/connectors/seq", None).status, 204);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::unique;
-use support::worker::{read_topic, TopicRecord, Worker, WorkerSetup};
+use support::worker::{read_topic, sequences, TopicRecord, Worker, WorkerSetup};
 
 const SEQUENCE: &str = "sequence_connector";
 
@@ -23,19 +23,6 @@ fn sequence_connector(name: &str, topic: &str, tasks: u32, rate: u32, max_record
             "max.records": max_records.to_string(),
         }
     })
-}
-
-/// Sequence numbers per task, in the order Kafka holds them.
-fn sequences(records: &[TopicRecord]) -> BTreeMap<u64, Vec<u64>> {
-    let mut by_task: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for record in records {
-        let value: Value = serde_json::from_slice(record.value.as_deref().unwrap()).unwrap();
-        by_task
-            .entry(value["task"].as_u64().unwrap())
-            .or_default()
-            .push(value["seq"].as_u64().unwrap());
-    }
-    by_task
 }
 
 /// Asserts each task's numbers cover 0..=max without a gap; returns the duplicates.

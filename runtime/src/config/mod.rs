@@ -5,7 +5,7 @@ mod worker;
 
 use std::path::{Path, PathBuf};
 
-pub use providers::resolve_providers;
+pub use providers::{resolve_config, resolve_providers};
 pub use worker::{ClusterConfig, WorkerConfig};
 
 /// Why a configuration was rejected. Each variant names what to fix.

@@ -3,7 +3,21 @@
 //! As in Kafka Connect, stored configs keep the references and only running code sees the
 //! resolved values, so secrets never appear in the config store or in REST responses.
 
+use ferry_api::ConfigMap;
+
 use super::ConfigError;
+
+/// A whole connector or task config with its references resolved, for running code only.
+pub fn resolve_config(config: &ConfigMap) -> Result<ConfigMap, String> {
+    config
+        .iter()
+        .map(|(k, v)| {
+            resolve_providers(k, v)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
 
 /// Replaces every `${provider:...}` reference in `value`; `key` names the setting in errors.
 pub fn resolve_providers(key: &str, value: &str) -> Result<String, ConfigError> {

@@ -19,8 +19,8 @@ use super::config_log::{
 };
 use super::status_log::StatusLog;
 use super::Event;
-use crate::config::resolve_providers;
-use crate::herder::connector::TargetState;
+use crate::config::resolve_config;
+use crate::herder::connector::{max_tasks, start_instance, TargetState};
 use crate::herder::status::State;
 use crate::plugins::{ConnectorEvents, ConnectorInstance, ConnectorType, Plugin};
 use crate::worker::task::{self, TaskHandle, TaskSpec};
@@ -74,17 +74,6 @@ pub struct Member {
     tasks: BTreeMap<TaskRef, RunningTask>,
     /// Tasks assigned here, waiting for their previous worker to let go; since when.
     waiting: BTreeMap<TaskRef, Instant>,
-}
-
-fn resolved(config: &ConfigMap) -> Result<ConfigMap, String> {
-    config
-        .iter()
-        .map(|(k, v)| {
-            resolve_providers(k, v)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| e.to_string())
-        })
-        .collect()
 }
 
 /// Task configs go to the config topic: where a value is a secret the connector got from a
@@ -439,14 +428,7 @@ impl Member {
             name: name.to_string(),
             events: Mutex::new(self.events.clone()),
         });
-        let outcome = resolved(config).and_then(|config| {
-            let mut instance =
-                ConnectorInstance::new(plugin, name, callbacks).map_err(|e| e.to_string())?;
-            instance
-                .start(&config)
-                .map_err(|e| format!("connector start failed: {e}"))?;
-            Ok(instance)
-        });
+        let outcome = start_instance(plugin, name, callbacks, config);
         match outcome {
             Ok(instance) => {
                 tracing::info!(connector = name, "connector started");
@@ -474,15 +456,10 @@ impl Member {
         else {
             return;
         };
-        let max_tasks = state
-            .config
-            .get("tasks.max")
-            .and_then(|t| t.trim().parse::<u32>().ok())
-            .unwrap_or(1)
-            .max(1);
+        let max_tasks = max_tasks(&state.config);
         let generated = instance.task_configs(max_tasks).map_err(|e| e.to_string());
         let configs = match generated.and_then(|configs| {
-            let secrets = resolved(&state.config)?;
+            let secrets = resolve_config(&state.config)?;
             Ok(configs
                 .iter()
                 .map(|task| with_references(task, &state.config, &secrets))
@@ -583,13 +560,13 @@ impl Member {
             }
             let task_config = &state.tasks[task.task as usize];
             self.statuses.claim(&task.connector, Some(task.task));
-            let spec = resolved(&state.config).and_then(|connector_config| {
+            let spec = resolve_config(&state.config).and_then(|connector_config| {
                 Ok(TaskSpec {
                     connector: task.connector.clone(),
                     task: task.task,
                     plugin,
                     connector_config,
-                    task_config: resolved(task_config)?,
+                    task_config: resolve_config(task_config)?,
                 })
             });
             let spec = match spec {

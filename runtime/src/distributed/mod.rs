@@ -134,19 +134,7 @@ impl Cluster {
 
     /// Committed task configs.
     pub fn tasks(&self, name: &str) -> Result<Vec<TaskInfo>> {
-        Ok(self
-            .connector(name)?
-            .tasks
-            .into_iter()
-            .enumerate()
-            .map(|(task, config)| TaskInfo {
-                id: TaskId {
-                    connector: name.to_string(),
-                    task: task as u32,
-                },
-                config,
-            })
-            .collect())
+        Ok(TaskInfo::list(name, self.connector(name)?.tasks))
     }
 
     /// Cluster-wide status: each connector and task as its worker last reported it.
@@ -264,21 +252,7 @@ impl Cluster {
         if self.target(name)? == TargetState::Stopped {
             return Ok((include_tasks || only_failed).then_some(status));
         }
-        let failed = |s: &InstanceStatus| s.state == State::Failed;
-        if !only_failed || failed(&status.connector) {
-            status.connector.state = State::Restarting;
-            status.connector.trace = None;
-        }
-        if include_tasks {
-            for task in status
-                .tasks
-                .iter_mut()
-                .filter(|t| !only_failed || failed(&t.status))
-            {
-                task.status.state = State::Restarting;
-                task.status.trace = None;
-            }
-        }
+        status.mark_restarting(include_tasks, only_failed);
         self.log
             .append(vec![(
                 format!("restart-connector-{name}"),

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use ferry_api::ConfigMap;
 
 use super::status::State;
-use crate::config::resolve_providers;
+use crate::config::resolve_config;
 use crate::plugins::{ConnectorEvents, ConnectorInstance, Plugin};
 use crate::worker::control::TaskTarget;
 use crate::worker::task::{self, TaskHandle, TaskSpec};
@@ -43,6 +43,31 @@ impl TargetState {
             TargetState::Stopped => State::Stopped,
         }
     }
+}
+
+/// `tasks.max` of a connector config (validated before; at least 1).
+pub(crate) fn max_tasks(config: &ConfigMap) -> u32 {
+    config
+        .get("tasks.max")
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// A started connector instance for a stored config (references resolved for it only), or
+/// the trace to report.
+pub(crate) fn start_instance(
+    plugin: Arc<Plugin>,
+    name: &str,
+    events: Arc<dyn ConnectorEvents>,
+    config: &ConfigMap,
+) -> Result<ConnectorInstance, String> {
+    let config = resolve_config(config)?;
+    let mut instance = ConnectorInstance::new(plugin, name, events).map_err(|e| e.to_string())?;
+    instance
+        .start(&config)
+        .map_err(|e| format!("connector start failed: {e}"))?;
+    Ok(instance)
 }
 
 /// What the herder asks of a connector thread.
@@ -211,17 +236,6 @@ impl ConnectorThread {
             .set_connector(&self.name, self.plugin.kind, state, trace);
     }
 
-    fn resolved(&self, config: &ConfigMap) -> Result<ConfigMap, String> {
-        config
-            .iter()
-            .map(|(k, v)| {
-                resolve_providers(k, v)
-                    .map(|v| (k.clone(), v))
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
-    }
-
     /// Starts the connector instance (unless stopped) and its tasks (unless stopped or failed).
     fn start_all(&mut self) {
         if self.target == TargetState::Stopped {
@@ -234,15 +248,12 @@ impl ConnectorThread {
     }
 
     fn start_connector(&mut self) -> bool {
-        let outcome = self.resolved(&self.config).and_then(|config| {
-            let mut instance =
-                ConnectorInstance::new(self.plugin.clone(), &self.name, self.events.clone())
-                    .map_err(|e| e.to_string())?;
-            instance
-                .start(&config)
-                .map_err(|e| format!("connector start failed: {e}"))?;
-            Ok(instance)
-        });
+        let outcome = start_instance(
+            self.plugin.clone(),
+            &self.name,
+            self.events.clone(),
+            &self.config,
+        );
         match outcome {
             Ok(instance) => {
                 self.instance = Some(instance);
@@ -262,15 +273,10 @@ impl ConnectorThread {
         let Some(instance) = self.instance.as_mut() else {
             return;
         };
-        let max_tasks = self
-            .config
-            .get("tasks.max")
-            .and_then(|t| t.trim().parse::<u32>().ok())
-            .unwrap_or(1)
-            .max(1);
+        let max_tasks = max_tasks(&self.config);
         let generated = instance.task_configs(max_tasks).map_err(|e| e.to_string());
         let outcome = generated.and_then(|configs| {
-            let connector_config = self.resolved(&self.config)?;
+            let connector_config = resolve_config(&self.config)?;
             let specs = configs
                 .iter()
                 .enumerate()
@@ -280,7 +286,7 @@ impl ConnectorThread {
                         task: id as u32,
                         plugin: self.plugin.clone(),
                         connector_config: connector_config.clone(),
-                        task_config: self.resolved(task_config)?,
+                        task_config: resolve_config(task_config)?,
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;

@@ -71,6 +71,31 @@ pub struct StatusInfo {
     pub kind: ConnectorType,
 }
 
+impl StatusInfo {
+    /// Marks what a restart request selects as RESTARTING (Kafka Connect's plan: the connector
+    /// unless `only_failed` and it did not fail; with `include_tasks` its tasks, or only the
+    /// failed ones); returns whether the connector was selected, and the task ids.
+    pub fn mark_restarting(&mut self, include_tasks: bool, only_failed: bool) -> (bool, Vec<u32>) {
+        let selected = |s: &InstanceStatus| !only_failed || s.state == State::Failed;
+        let connector = selected(&self.connector);
+        if connector {
+            self.connector.state = State::Restarting;
+            self.connector.trace = None;
+        }
+        let mut tasks = Vec::new();
+        for task in self
+            .tasks
+            .iter_mut()
+            .filter(|t| include_tasks && selected(&t.status))
+        {
+            task.status.state = State::Restarting;
+            task.status.trace = None;
+            tasks.push(task.id);
+        }
+        (connector, tasks)
+    }
+}
+
 /// A task's status with its id.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskStatusInfo {
@@ -84,6 +109,23 @@ pub struct TaskStatusInfo {
 pub struct TaskInfo {
     pub id: TaskId,
     pub config: ConfigMap,
+}
+
+impl TaskInfo {
+    /// The tasks of connector `name`, numbered in order.
+    pub fn list(name: &str, configs: Vec<ConfigMap>) -> Vec<TaskInfo> {
+        configs
+            .into_iter()
+            .enumerate()
+            .map(|(task, config)| TaskInfo {
+                id: TaskId {
+                    connector: name.to_string(),
+                    task: task as u32,
+                },
+                config,
+            })
+            .collect()
+    }
 }
 
 struct Entry {
@@ -507,17 +549,7 @@ impl Herder {
                     .clone()
             })
             .unwrap_or_default();
-        Ok(configs
-            .into_iter()
-            .enumerate()
-            .map(|(task, config)| TaskInfo {
-                id: TaskId {
-                    connector: name.to_string(),
-                    task: task as u32,
-                },
-                config,
-            })
-            .collect())
+        Ok(TaskInfo::list(name, configs))
     }
 
     fn send(&self, name: &str, command: Command) -> Result<()> {
@@ -553,22 +585,12 @@ impl Herder {
         // Mark what restarts before the connector thread acts, so a status read right after this
         // answer never shows the state from before the restart.
         let board = &self.context.status;
-        let failed = |s: &InstanceStatus| s.state == State::Failed;
-        if !only_failed || failed(&status.connector) {
-            status.connector.state = State::Restarting;
-            status.connector.trace = None;
+        let (connector, tasks) = status.mark_restarting(include_tasks, only_failed);
+        if connector {
             board.set_connector(name, status.kind, State::Restarting, None);
         }
-        if include_tasks {
-            for task in status
-                .tasks
-                .iter_mut()
-                .filter(|t| !only_failed || failed(&t.status))
-            {
-                task.status.state = State::Restarting;
-                task.status.trace = None;
-                board.set_task(name, task.id, State::Restarting, None);
-            }
+        for task in tasks {
+            board.set_task(name, task, State::Restarting, None);
         }
         self.send(
             name,

@@ -283,6 +283,21 @@ pub fn read_topic(
     records
 }
 
+/// The example sequence connector's numbers per task (`{"task": T, "seq": N}` values), in the
+/// order Kafka holds them.
+pub fn sequences(records: &[TopicRecord]) -> std::collections::BTreeMap<u64, Vec<u64>> {
+    let mut by_task: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+    for record in records {
+        let value: serde_json::Value =
+            serde_json::from_slice(record.value.as_deref().unwrap()).unwrap();
+        by_task
+            .entry(value["task"].as_u64().unwrap())
+            .or_default()
+            .push(value["seq"].as_u64().unwrap());
+    }
+    by_task
+}
+
 /// Path helper for connector files in tests.
 pub fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> PathBuf {
     let path = dir.join(name);
