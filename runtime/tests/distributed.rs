@@ -597,3 +597,32 @@ fn lifecycle_requests_work_from_any_worker_and_moved_tasks_resume_from_their_off
     assert_eq!(call(a, "GET", "/connectors/seq", None).status, 404);
     assert_eq!(call(a, "GET", "/connectors", None).json(), json!([]));
 }
+
+#[tokio::test]
+async fn a_config_topic_with_several_partitions_is_refused() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let group = unique("partitioned");
+    let setup = WorkerSetup::cluster_member(LIBRARIES, &cluster_config(&group), &unique("offsets"));
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", Services::from_env().kafka_bootstrap)
+        .create()
+        .unwrap();
+    let topic = format!("{group}-configs");
+    let partitioned =
+        NewTopic::new(&topic, 3, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+    admin
+        .create_topics([&partitioned], &AdminOptions::new())
+        .await
+        .unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || setup.start_expecting_failure())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("has 3 partitions"), "{line}");
+    assert!(line.contains("config.storage.topic"), "{line}");
+}
