@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::herder::status::{State, StatusBoard};
@@ -43,10 +43,27 @@ impl TaskMetrics {
 /// Picks one counter out of a task's metrics.
 type Counter = fn(&TaskMetrics) -> &AtomicU64;
 
+/// A distributed worker's view of its cluster (Kafka Connect's rebalance metrics).
+#[derive(Debug, Default)]
+pub struct ClusterMetrics {
+    /// Set by distributed workers; the cluster metrics are rendered only then.
+    pub enabled: AtomicBool,
+    /// Rebalances of the worker group this worker took part in.
+    pub rebalances: AtomicU64,
+    /// 1 while this worker is the leader.
+    pub leader: AtomicU64,
+    /// Generation of the assignment this worker follows.
+    pub generation: AtomicU64,
+    /// Workers in that assignment.
+    pub members: AtomicU64,
+}
+
 /// Every task's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     tasks: Mutex<BTreeMap<(String, u32), Arc<TaskMetrics>>>,
+    /// Distributed mode only.
+    pub cluster: ClusterMetrics,
 }
 
 impl Metrics {
@@ -139,7 +156,17 @@ impl Metrics {
                 }
             }
         }
-        let statuses = status.all();
+        // In a cluster the board holds every worker's statuses: count this worker's own.
+        let here = status.worker_id();
+        let statuses: BTreeMap<_, _> = status
+            .all()
+            .into_iter()
+            .map(|(name, mut s)| {
+                s.tasks.retain(|_, t| t.worker_id == here);
+                (name, s)
+            })
+            .filter(|(_, s)| s.connector.worker_id == here || !s.tasks.is_empty())
+            .collect();
         let _ = writeln!(out, "# HELP ferry_task_state Task state: 1 for the current state.\n# TYPE ferry_task_state gauge");
         for (connector, connector_status) in &statuses {
             for (task, task_status) in &connector_status.tasks {
@@ -164,6 +191,42 @@ impl Metrics {
         let _ = writeln!(out, "# HELP ferry_worker_connectors Connectors on this worker.\n# TYPE ferry_worker_connectors gauge\nferry_worker_connectors {connectors}");
         let _ = writeln!(out, "# HELP ferry_worker_tasks Tasks on this worker, by state.\n# TYPE ferry_worker_tasks gauge");
         let _ = writeln!(out, "ferry_worker_tasks{{state=\"all\"}} {tasks_total}\nferry_worker_tasks{{state=\"running\"}} {running_tasks}\nferry_worker_tasks{{state=\"failed\"}} {failed}");
+        let cluster = &self.cluster;
+        if cluster.enabled.load(Ordering::Relaxed) {
+            let gauges = [
+                (
+                    "ferry_cluster_rebalances_total",
+                    "counter",
+                    "Rebalances of the worker group.",
+                    &cluster.rebalances,
+                ),
+                (
+                    "ferry_cluster_leader",
+                    "gauge",
+                    "1 while this worker is the cluster's leader.",
+                    &cluster.leader,
+                ),
+                (
+                    "ferry_cluster_assignment_generation",
+                    "gauge",
+                    "Generation of the assignment this worker follows.",
+                    &cluster.generation,
+                ),
+                (
+                    "ferry_cluster_members",
+                    "gauge",
+                    "Workers in that assignment.",
+                    &cluster.members,
+                ),
+            ];
+            for (name, kind, help, value) in gauges {
+                let value = value.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+                );
+            }
+        }
         out
     }
 }

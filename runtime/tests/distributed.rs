@@ -513,6 +513,22 @@ fn lifecycle_requests_work_from_any_worker_and_moved_tasks_resume_from_their_off
         spread,
     );
 
+    // Metrics count each worker's own tasks, and exactly one worker leads.
+    let metric = |port: u16, name: &str| -> u64 {
+        let body = call(port, "GET", "/metrics", None).body;
+        body.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().parse().unwrap()))
+            .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+    };
+    for port in [a, b] {
+        assert_eq!(metric(port, "ferry_worker_tasks{state=\"running\"}"), 1);
+        assert_eq!(metric(port, "ferry_cluster_members "), 2);
+    }
+    assert_eq!(
+        metric(a, "ferry_cluster_leader ") + metric(b, "ferry_cluster_leader "),
+        1
+    );
+
     // Pause on A, seen on B; resume on B, seen on A.
     assert_eq!(call(a, "PUT", "/connectors/seq/pause", None).status, 202);
     wait_status(b, "seq", Duration::from_secs(30), "paused", |s| {

@@ -6,6 +6,7 @@
 //! timeout: two copies of a task never run at once when both workers are healthy.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -133,6 +134,9 @@ impl Member {
                         tracing::info!(leader, ?members, "group rebalanced");
                         self.leader = leader;
                         self.members = members;
+                        let cluster = &self.context.metrics.cluster;
+                        cluster.rebalances.fetch_add(1, Ordering::Relaxed);
+                        cluster.leader.store(u64::from(leader), Ordering::Relaxed);
                         if !leader {
                             self.leader_writer = None;
                         }
@@ -248,6 +252,13 @@ impl Member {
         let view = self.log.view();
         let assignment = &view.assignment;
         self.statuses.set_generation(assignment.generation);
+        let cluster = &self.context.metrics.cluster;
+        cluster
+            .generation
+            .store(assignment.generation, Ordering::Relaxed);
+        cluster
+            .members
+            .store(assignment.members.len() as u64, Ordering::Relaxed);
         let mine_connectors: BTreeSet<String> = assignment
             .connectors
             .get(&self.me)

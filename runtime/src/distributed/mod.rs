@@ -385,6 +385,11 @@ pub async fn run(
         metrics: Arc::new(Metrics::default()),
         runtime: tokio::runtime::Handle::current(),
     });
+    context
+        .metrics
+        .cluster
+        .enabled
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let (events, receiver) = mpsc::channel();
     let cluster = {
         let config = config.clone();
