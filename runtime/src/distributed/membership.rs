@@ -31,7 +31,11 @@ impl ConsumerContext for MembershipContext {
                 self.leader.store(partitions.count() > 0, Ordering::SeqCst);
                 self.rebalanced.store(true, Ordering::SeqCst);
             }
-            Rebalance::Revoke(_) => self.leader.store(false, Ordering::SeqCst),
+            Rebalance::Revoke(_) => {
+                // Stop acting as leader at once: a new one may be chosen in this rebalance.
+                self.leader.store(false, Ordering::SeqCst);
+                self.rebalanced.store(true, Ordering::SeqCst);
+            }
             Rebalance::Error(error) => {
                 tracing::warn!(%error, "group rebalance failed");
                 self.leader.store(false, Ordering::SeqCst);
@@ -47,8 +51,8 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// Joins the group; after each rebalance sends `Event::Rebalanced` with the members
-    /// (worker ids) when this worker is the leader.
+    /// Joins the group; when a rebalance starts and when it ends, sends `Event::Rebalanced`,
+    /// with the members (worker ids) when this worker is the leader.
     #[allow(clippy::too_many_arguments)]
     pub fn join(
         client: &ClientConfig,
