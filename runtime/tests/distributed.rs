@@ -642,3 +642,133 @@ async fn a_config_topic_with_several_partitions_is_refused() {
     assert!(line.contains("has 3 partitions"), "{line}");
     assert!(line.contains("config.storage.topic"), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_task_moved_by_kill_9_delivers_every_record() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use support::kafka::{produce, Outgoing};
+    use support::mqtt::Subscriber;
+    const RECORDS: u64 = 6000;
+    let group = unique("sinks");
+    let offsets = unique("sinks-offsets");
+    let topic = unique("alerts");
+    let prefix = unique("cars");
+    let run = unique("run");
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", Services::from_env().kafka_bootstrap)
+        .create()
+        .unwrap();
+    admin
+        .create_topics(
+            [&NewTopic::new(&topic, 4, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    let subscriber = Subscriber::start(&format!("{prefix}/#"), false).await;
+    let (setups, mut workers) = tokio::task::spawn_blocking({
+        let group = group.clone();
+        move || {
+            let setups: Vec<WorkerSetup> = (0..2)
+                .map(|_| {
+                    WorkerSetup::cluster_member(
+                        &["ferry_mqtt_sink"],
+                        &cluster_config(&group),
+                        &offsets,
+                    )
+                })
+                .collect();
+            let workers: Vec<Option<Worker>> = setups.iter().map(|s| Some(s.start())).collect();
+            (setups, workers)
+        }
+    })
+    .await
+    .unwrap();
+    let ids: Vec<String> = setups.iter().map(WorkerSetup::worker_id).collect();
+    let ports: Vec<u16> = setups.iter().map(|s| s.port).collect();
+    let body = json!({"name": "alerts", "config": {
+        "connector.class": "MqttSink",
+        "tasks.max": "2",
+        "topics": topic,
+        "mqtt.server.uri": format!("tcp://127.0.0.1:{}", Services::from_env().mqtt_port),
+        "mqtt.topic": format!("{prefix}/alerts"),
+        "mqtt.qos": "1",
+    }});
+    let created = workers[0]
+        .as_ref()
+        .unwrap()
+        .call("POST", "/connectors", Some(&body));
+    assert_eq!(created.status, 201, "{}", created.body);
+    tokio::task::spawn_blocking({
+        let (ports, ids) = (ports.clone(), ids.clone());
+        move || {
+            wait_status(
+                ports[1],
+                "alerts",
+                Duration::from_secs(60),
+                "one sink task each",
+                |s| running_tasks(s, 2).is_some_and(|w| ids.iter().all(|id| w.get(id) == Some(&1))),
+            )
+        }
+    })
+    .await
+    .unwrap();
+
+    let producer = tokio::spawn({
+        let (topic, run) = (topic.clone(), run.clone());
+        async move {
+            for chunk in 0..RECORDS / 200 {
+                let records = (chunk * 200..(chunk + 1) * 200)
+                    .map(|n| Outgoing::keyed(format!("car-{}", n % 16), format!("{run}:{n}")))
+                    .collect();
+                produce(&topic, records).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recovery = tokio::task::spawn_blocking({
+        let ids = ids.clone();
+        let killed_worker = workers[1].take().unwrap();
+        let survivor = ports[0];
+        move || {
+            killed_worker.kill9();
+            let killed = Instant::now();
+            wait_status(
+                survivor,
+                "alerts",
+                Duration::from_secs(30),
+                "sink failover",
+                |s| running_tasks(s, 2).is_some_and(|w| w.get(&ids[0]) == Some(&2)),
+            );
+            killed.elapsed()
+        }
+    })
+    .await
+    .unwrap();
+    println!("sink failover: both tasks on the survivor {recovery:.1?} after kill -9");
+    assert!(
+        recovery < Duration::from_secs(15),
+        "failover took {recovery:?}"
+    );
+    producer.await.unwrap();
+
+    let received = subscriber
+        .wait_for(Duration::from_secs(60), |r| {
+            numbers_of(&run, r.iter().map(|m| m.payload.clone()))
+                .0
+                .len() as u64
+                >= RECORDS
+        })
+        .await;
+    let (distinct, total) = numbers_of(&run, received.iter().map(|m| m.payload.clone()));
+    let lost = RECORDS - distinct.len() as u64;
+    println!(
+        "sink under kill -9: produced {RECORDS}, received by the MQTT subscriber {} distinct, duplicates {}, lost {lost}",
+        distinct.len(),
+        total - distinct.len()
+    );
+    assert_eq!(lost, 0);
+    drop(workers);
+}
