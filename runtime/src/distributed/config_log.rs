@@ -467,6 +467,11 @@ fn follow(
                 }
                 state.view.next_offset = message.offset() + 1;
             }
+            // Past any transaction marker that followed the batch, even when records keep
+            // coming and the consumer is never idle.
+            if let Some(position) = position(&consumer) {
+                state.view.next_offset = state.view.next_offset.max(position);
+            }
         }
         condvar.notify_all();
         changed();

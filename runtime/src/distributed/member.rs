@@ -22,7 +22,7 @@ use super::status_log::StatusLog;
 use super::Event;
 use crate::config::resolve_config;
 use crate::herder::connector::{max_tasks, start_instance, TargetState};
-use crate::herder::status::State;
+use crate::herder::status::{State, StatusSink};
 use crate::plugins::{ConnectorEvents, ConnectorInstance, ConnectorType, Plugin};
 use crate::worker::task::{self, TaskHandle, TaskSpec};
 use crate::worker::WorkerContext;
@@ -75,7 +75,13 @@ pub struct Member {
     tasks: BTreeMap<TaskRef, RunningTask>,
     /// Tasks assigned here, waiting for their previous worker to let go; since when.
     waiting: BTreeMap<TaskRef, Instant>,
+    /// When the statuses of what runs here were last published again.
+    reasserted: Instant,
 }
+
+/// How often a worker publishes again the statuses of what it runs, so a late word from a
+/// task's previous worker cannot leave the others with a stale status for long.
+const REASSERT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Task configs go to the config topic: where a value is a secret the connector got from a
 /// config provider, store the reference instead, as Kafka Connect does.
@@ -113,6 +119,7 @@ impl Member {
             connectors: BTreeMap::new(),
             tasks: BTreeMap::new(),
             waiting: BTreeMap::new(),
+            reasserted: Instant::now(),
         }
     }
 
@@ -279,6 +286,27 @@ impl Member {
             self.restart(&view, request);
         }
         self.hand_off_stale_statuses();
+        if self.reasserted.elapsed() >= REASSERT_INTERVAL {
+            self.reassert_statuses();
+            self.reasserted = Instant::now();
+        }
+    }
+
+    fn reassert_statuses(&self) {
+        for (name, status) in self.context.status.all() {
+            if self.connectors.contains_key(&name) && status.connector.worker_id == self.me {
+                self.statuses.publish(&name, None, &status.connector);
+            }
+            for (task, instance) in &status.tasks {
+                let here = self.tasks.contains_key(&TaskRef {
+                    connector: name.clone(),
+                    task: *task,
+                });
+                if here && instance.worker_id == self.me {
+                    self.statuses.publish(&name, Some(*task), instance);
+                }
+            }
+        }
     }
 
     /// The tasks assigned here that should run: their connector exists and is not stopped,
