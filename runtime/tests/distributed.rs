@@ -560,6 +560,27 @@ fn lifecycle_requests_work_from_any_worker_and_moved_tasks_resume_from_their_off
         records.len()
     );
 
+    // The topics the connector used, known to both workers; reset on B, forgotten on A.
+    let used = json!({"seq": {"topics": [topic]}});
+    for port in [a, b] {
+        assert_eq!(
+            call(port, "GET", "/connectors/seq/topics", None).json(),
+            used
+        );
+    }
+    assert_eq!(
+        call(b, "PUT", "/connectors/seq/topics/reset", None).status,
+        202
+    );
+    let start = Instant::now();
+    while call(a, "GET", "/connectors/seq/topics", None).json() != json!({"seq": {"topics": []}}) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "topics not reset on A"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // Stop on B: no tasks anywhere; the offsets are readable from A.
     assert_eq!(call(b, "PUT", "/connectors/seq/stop", None).status, 204);
     wait_status(a, "seq", Duration::from_secs(30), "stopped", |s| {

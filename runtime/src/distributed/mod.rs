@@ -289,6 +289,7 @@ impl Cluster {
         records.push((format!("commit-{name}"), None));
         self.log.append(records).map_err(internal)?;
         self.context.metrics.remove_connector(name);
+        self.context.status.reset_topics(name);
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! The status topic: every worker writes the statuses of what it runs
 //! (`status-connector-<n>`, `status-task-<n>-<i>`, value `{state, trace, worker_id, generation}`
-//! as in Kafka Connect) and reads everyone's, so any worker answers for the whole cluster.
+//! as in Kafka Connect) and reads everyone's, so any worker answers for the whole cluster. The
+//! topics each connector used travel the same way (`topic-<topic>-connector-<n>`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -86,6 +87,9 @@ impl StatusLog {
     }
 
     fn follow(&self, consumer: BaseConsumer, board: Arc<StatusBoard>) {
+        // Topic records' keys are ambiguous when names hold dashes: tombstones are matched to
+        // the record they delete.
+        let mut topic_keys: HashMap<String, (String, String)> = HashMap::new();
         loop {
             let message = match consumer.poll(Duration::from_millis(500)) {
                 None => continue,
@@ -95,11 +99,33 @@ impl StatusLog {
                 }
                 Some(Ok(message)) => message,
             };
-            let Some((connector, task)) = message
+            let key = message
                 .key()
                 .and_then(|k| std::str::from_utf8(k).ok())
-                .and_then(parse_key)
-            else {
+                .unwrap_or_default();
+            if key.starts_with("topic-") {
+                let used = message
+                    .payload()
+                    .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+                    .and_then(|v| {
+                        let name = v["topic"]["name"].as_str()?.to_string();
+                        let connector = v["topic"]["connector"].as_str()?.to_string();
+                        Some((connector, name))
+                    });
+                match used {
+                    Some((connector, topic)) => {
+                        board.apply_remote_topic(&connector, &topic, true);
+                        topic_keys.insert(key.to_string(), (connector, topic));
+                    }
+                    None => {
+                        if let Some((connector, topic)) = topic_keys.remove(key) {
+                            board.apply_remote_topic(&connector, &topic, false);
+                        }
+                    }
+                }
+                continue;
+            }
+            let Some((connector, task)) = parse_key(key) else {
                 continue;
             };
             if self.runs_here(&connector, task) {
@@ -173,6 +199,24 @@ impl StatusLog {
 impl StatusSink for StatusLog {
     fn owns(&self, connector: &str, task: Option<u32>) -> bool {
         self.runs_here(connector, task)
+    }
+
+    fn publish_topic(&self, connector: &str, topic: &str, used: bool) {
+        let key = format!("topic-{topic}-connector-{connector}");
+        let value = used.then(|| {
+            let discovered = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            json!({"topic": {"name": topic, "connector": connector, "task": null, "discoverTimestamp": discovered}})
+                .to_string()
+        });
+        let mut record: FutureRecord<'_, String, String> = FutureRecord::to(&self.topic).key(&key);
+        if let Some(value) = &value {
+            record = record.payload(value);
+        }
+        if let Err((error, _)) = self.producer.send_result(record) {
+            tracing::warn!(%error, %key, "cannot publish a topic use");
+        }
     }
 
     fn publish(&self, connector: &str, task: Option<u32>, status: &InstanceStatus) {

@@ -54,6 +54,8 @@ pub trait StatusSink: Send + Sync {
     fn owns(&self, connector: &str, task: Option<u32>) -> bool;
     /// Shares a status this worker set.
     fn publish(&self, connector: &str, task: Option<u32>, status: &InstanceStatus);
+    /// Shares that a connector used `topic` (`used`), or that its topics were reset.
+    fn publish_topic(&self, connector: &str, topic: &str, used: bool);
 }
 
 /// Statuses, written by connector and task threads, read by the REST API and metrics.
@@ -217,10 +219,24 @@ impl StatusBoard {
     /// Notes that a connector used `topic`.
     pub fn record_topic(&self, name: &str, topic: &str) {
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
-        topics
+        let new = topics
             .entry(name.to_string())
             .or_default()
             .insert(topic.to_string());
+        if let (true, Some(sink)) = (new, self.sink.get()) {
+            sink.publish_topic(name, topic, true);
+        }
+    }
+
+    /// A topic use another worker shared (`used`), or its reset.
+    pub fn apply_remote_topic(&self, name: &str, topic: &str, used: bool) {
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let known = topics.entry(name.to_string()).or_default();
+        if used {
+            known.insert(topic.to_string());
+        } else {
+            known.remove(topic);
+        }
     }
 
     /// Topics a connector used since it was created or its topics were reset.
@@ -235,7 +251,12 @@ impl StatusBoard {
     /// Forgets the topics a connector used.
     pub fn reset_topics(&self, name: &str) {
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
-        topics.remove(name);
+        let forgotten = topics.remove(name).unwrap_or_default();
+        if let Some(sink) = self.sink.get() {
+            for topic in forgotten {
+                sink.publish_topic(name, &topic, false);
+            }
+        }
     }
 
     /// A connector's status.
