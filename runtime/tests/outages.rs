@@ -4,26 +4,16 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 use support::mqtt::{numbers_of, publish_numbered};
-use support::unique;
 use support::worker::{read_topic, start_worker};
+use support::{dev_services as services, unique};
 
 fn topic_of(prefix: &str, n: u64) -> String {
     let side = if n % 2 == 0 { "even" } else { "odd" };
     format!("{prefix}/{side}/{}", n % 20)
-}
-
-fn services(args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../dev/services");
-    let status = Command::new(script)
-        .args(args)
-        .status()
-        .expect("dev/services runs");
-    assert!(status.success(), "dev/services {args:?} failed");
 }
 
 #[tokio::test(flavor = "multi_thread")]

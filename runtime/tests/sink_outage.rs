@@ -5,23 +5,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 use support::kafka::{produce, Outgoing};
 use support::mqtt::Subscriber;
-use support::unique;
 use support::worker::start_worker;
-
-fn services(args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../dev/services");
-    let status = Command::new(script)
-        .args(args)
-        .status()
-        .expect("dev/services runs");
-    assert!(status.success(), "dev/services {args:?} failed");
-}
+use support::{dev_services as services, unique};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mosquitto_down_for_20_s_during_delivery_loses_nothing() {

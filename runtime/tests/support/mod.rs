@@ -26,3 +26,13 @@ pub fn plugin_dir(crate_names: &[&str]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// Runs `dev/services` with `args` (e.g. `["down", "kafka"]`), for the outage tests.
+pub fn dev_services(args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../dev/services");
+    let status = std::process::Command::new(script)
+        .args(args)
+        .status()
+        .expect("dev/services runs");
+    assert!(status.success(), "dev/services {args:?} failed");
+}
