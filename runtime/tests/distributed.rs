@@ -793,3 +793,51 @@ async fn a_sink_task_moved_by_kill_9_delivers_every_record() {
     assert_eq!(lost, 0);
     drop(workers);
 }
+
+#[test]
+fn a_connector_hanging_in_start_is_failed_and_holds_nothing_else_up() {
+    let group = unique("hanging");
+    let config = format!(
+        "{}connector.call.timeout.ms: 2000\n",
+        cluster_config(&group)
+    );
+    let setup = WorkerSetup::cluster_member(
+        &["sequence_connector", "ferry_test_panicking_source"],
+        &config,
+        &unique("offsets"),
+    );
+    let worker = setup.start();
+    let topic = unique("hanging-out");
+    let stuck = json!({"name": "stuck", "config": {
+        "connector.class": "PanickingSource",
+        "kafka.topic": topic,
+        "hang.in.start.ms": "60000",
+    }});
+    assert_eq!(worker.call("POST", "/connectors", Some(&stuck)).status, 201);
+    let healthy = json!({"name": "healthy", "config": {
+        "connector.class": "SequenceSource",
+        "kafka.topic": topic,
+        "rate.per.second": "10",
+    }});
+    assert_eq!(
+        worker.call("POST", "/connectors", Some(&healthy)).status,
+        201
+    );
+    // The healthy connector runs although the other one's start never returns.
+    wait_status(
+        setup.port,
+        "healthy",
+        Duration::from_secs(20),
+        "healthy running",
+        |s| s["connector"]["state"] == "RUNNING" && running_tasks(s, 1).is_some(),
+    );
+    let status = worker.wait_for("/connectors/stuck/status", Duration::from_secs(20), |s| {
+        s["connector"]["state"] == "FAILED"
+    });
+    let trace = status["connector"]["trace"].as_str().unwrap_or_default();
+    assert!(
+        trace.contains("connector start did not return")
+            && trace.contains("connector.call.timeout.ms"),
+        "{trace}"
+    );
+}

@@ -60,6 +60,9 @@ pub struct ClusterConfig {
     pub status_storage_topic: String,
     /// Partitions when the worker creates the status topic.
     pub status_storage_partitions: i32,
+    /// How long a connector's own `start`, `task_configs` or `stop` may take before the worker
+    /// gives up on it (marks it FAILED) and goes on with its other work.
+    pub connector_call_timeout: Duration,
     /// How long the group coordinator waits for a silent worker before its work moves.
     pub session_timeout: Duration,
     /// How often a worker tells the coordinator it is alive.
@@ -85,6 +88,7 @@ const KNOWN_KEYS: &[&str] = &[
     "status.storage.partitions",
     "session.timeout.ms",
     "heartbeat.interval.ms",
+    "connector.call.timeout.ms",
 ];
 
 impl WorkerConfig {
@@ -192,6 +196,7 @@ impl WorkerConfig {
                 config_storage_topic: text("config.storage.topic", "connect-configs"),
                 status_storage_topic: text("status.storage.topic", "connect-status"),
                 status_storage_partitions: number(&map, "status.storage.partitions", 5)? as i32,
+                connector_call_timeout: millis("connector.call.timeout.ms", 30_000)?,
                 // The broker's smallest allowed session (group.min.session.timeout.ms).
                 session_timeout: millis("session.timeout.ms", 6_000)?,
                 heartbeat_interval: millis("heartbeat.interval.ms", 1_000)?,

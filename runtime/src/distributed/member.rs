@@ -402,8 +402,13 @@ impl Member {
         if let Some(mut running) = self.connectors.remove(name) {
             self.statuses.release(name, None);
             if let Some(mut instance) = running.instance.take() {
-                if let Err(error) = instance.stop() {
-                    tracing::warn!(connector = name, %error, "connector stop failed");
+                let stopped = self.bounded("connector stop", move || instance.stop());
+                match stopped {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::warn!(connector = name, %error, "connector stop failed")
+                    }
+                    Err(error) => tracing::warn!(connector = name, %error),
                 }
             }
         }
@@ -467,7 +472,12 @@ impl Member {
             name: name.to_string(),
             events: Mutex::new(self.events.clone()),
         });
-        let outcome = start_instance(plugin, name, callbacks, config);
+        let (owned_name, owned_config) = (name.to_string(), config.clone());
+        let outcome = self
+            .bounded("connector start", move || {
+                start_instance(plugin, &owned_name, callbacks, &owned_config)
+            })
+            .and_then(|started| started);
         match outcome {
             Ok(instance) => {
                 tracing::info!(connector = name, "connector started");
@@ -483,20 +493,54 @@ impl Member {
         }
     }
 
+    /// Runs a connector's own code on a helper thread and waits at most
+    /// `connector.call.timeout.ms`, so a connector that hangs cannot hold up this worker's
+    /// other work; a call that does not return is abandoned (and the connector marked FAILED
+    /// by the caller).
+    fn bounded<T: Send + 'static>(
+        &self,
+        call: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let timeout = self.context.config.cluster.connector_call_timeout;
+        let (done, outcome) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("connector-call".into())
+            .spawn(move || {
+                let _ = done.send(work());
+            })
+            .map_err(|e| format!("cannot start a thread for the {call}: {e}"))?;
+        outcome.recv_timeout(timeout).map_err(|_| {
+            format!(
+                "{call} did not return within {timeout:?} (connector.call.timeout.ms); the worker went on without it: fix the connector, then restart it"
+            )
+        })
+    }
+
     /// Asks the connector for task configs and commits them to the log when they changed.
     fn generate_task_configs(&mut self, name: &str, view: &ClusterView) {
         let Some(state) = view.connectors.get(name) else {
             return;
         };
-        let Some(instance) = self
+        let Some(mut instance) = self
             .connectors
             .get_mut(name)
-            .and_then(|c| c.instance.as_mut())
+            .and_then(|c| c.instance.take())
         else {
             return;
         };
         let max_tasks = max_tasks(&state.config);
-        let generated = instance.task_configs(max_tasks).map_err(|e| e.to_string());
+        let generated = self
+            .bounded("task_configs", move || {
+                let generated = instance.task_configs(max_tasks);
+                (instance, generated)
+            })
+            .and_then(|(instance, generated)| {
+                if let Some(running) = self.connectors.get_mut(name) {
+                    running.instance = Some(instance);
+                }
+                generated.map_err(|e| e.to_string())
+            });
         let configs = match generated.and_then(|configs| {
             let secrets = resolve_config(&state.config)?;
             Ok(configs

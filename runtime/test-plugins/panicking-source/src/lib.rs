@@ -1,4 +1,5 @@
-//! Test fixture: a source whose task emits `panic.after` records, then panics in `poll`.
+//! Test fixture: a source whose task emits `panic.after` records, then panics in `poll`, and
+//! whose connector can hang in `start` for `hang.in.start.ms`.
 
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ pub struct PanickingConfig {
     /// Records emitted before `poll` panics.
     #[serde(rename = "panic.after", default)]
     pub panic_after: u64,
+    /// How long the connector's `start` blocks before returning.
+    #[serde(rename = "hang.in.start.ms", default)]
+    pub hang_in_start_ms: u64,
 }
 
 /// The connector.
@@ -32,6 +36,11 @@ impl Connector for PanickingSource {
         "0.0.1"
     }
     fn start(&mut self, _: ConnectorContext, config: &ConfigMap) -> Result<()> {
+        let hang = config
+            .get("hang.in.start.ms")
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0);
+        std::thread::sleep(Duration::from_millis(hang));
         self.0 = config.clone();
         Ok(())
     }
