@@ -3,13 +3,12 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rumqttc::QoS;
 use serde_json::{json, Value};
 use support::kafka::{produce, Outgoing};
-use support::mqtt::Subscriber;
+use support::mqtt::{numbers_of, Subscriber};
 use support::unique;
 use support::worker::{read_topic, start_worker, Worker};
 
@@ -178,20 +177,12 @@ async fn kill_9_twice_during_50000_records_every_record_reaches_the_subscriber()
         worker = Some(restarted);
     }
     producer.await.unwrap();
-    let distinct = |received: &[support::mqtt::Received]| -> BTreeSet<u32> {
-        received
-            .iter()
-            .filter_map(|m| {
-                String::from_utf8_lossy(&m.payload)
-                    .strip_prefix(&format!("{run}:"))?
-                    .parse()
-                    .ok()
-            })
-            .collect()
+    let distinct = |received: &[support::mqtt::Received]| {
+        numbers_of(&run, received.iter().map(|m| m.payload.clone())).0
     };
     let received = subscriber
         .wait_for(Duration::from_secs(120), |r| {
-            distinct(r).len() as u32 >= total
+            distinct(r).len() as u64 >= total as u64
         })
         .await;
     let found = distinct(&received);
@@ -201,7 +192,7 @@ async fn kill_9_twice_during_50000_records_every_record_reaches_the_subscriber()
         received.len() - found.len(),
         total as usize - found.len()
     );
-    assert_eq!(found.len() as u32, total, "lost = 0");
+    assert_eq!(found.len() as u64, total as u64, "lost = 0");
     drop(worker);
 }
 

@@ -4,12 +4,11 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
 use support::kafka::{produce, Outgoing};
-use support::mqtt::Subscriber;
+use support::mqtt::{numbers_of, Subscriber};
 use support::worker::start_worker;
 use support::{dev_services as services, unique};
 
@@ -57,20 +56,12 @@ async fn mosquitto_down_for_20_s_during_delivery_loses_nothing() {
     println!("mosquitto restarted");
     producer.await.unwrap();
 
-    let distinct = |received: &[support::mqtt::Received]| -> BTreeSet<u32> {
-        received
-            .iter()
-            .filter_map(|m| {
-                String::from_utf8_lossy(&m.payload)
-                    .strip_prefix(&format!("{run}:"))?
-                    .parse()
-                    .ok()
-            })
-            .collect()
+    let distinct = |received: &[support::mqtt::Received]| {
+        numbers_of(&run, received.iter().map(|m| m.payload.clone())).0
     };
     let received = subscriber
         .wait_for(Duration::from_secs(120), |r| {
-            distinct(r).len() as u32 >= total
+            distinct(r).len() as u64 >= total as u64
         })
         .await;
     let found = distinct(&received);
@@ -82,5 +73,5 @@ async fn mosquitto_down_for_20_s_during_delivery_loses_nothing() {
     );
     let status = worker.call("GET", "/connectors/outage/status", None).json();
     assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
-    assert_eq!(found.len() as u32, total, "lost = 0");
+    assert_eq!(found.len() as u64, total as u64, "lost = 0");
 }
