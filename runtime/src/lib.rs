@@ -7,5 +7,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod rest;
 pub mod standalone;
+pub mod startup;
+pub mod status;
 pub mod store;
 pub mod worker;

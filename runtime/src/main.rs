@@ -69,7 +69,7 @@ fn init_logging() -> LogLevels {
 }
 
 fn run_worker(
-    worker: impl std::future::Future<Output = Result<(), ferry_runtime::standalone::StartupError>>,
+    worker: impl std::future::Future<Output = Result<(), ferry_runtime::startup::StartupError>>,
 ) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::herder::status::{State, StatusBoard};
+use crate::status::{State, StatusBoard};
 
 /// Counters of one task.
 #[derive(Debug, Default)]

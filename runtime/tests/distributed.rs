@@ -434,7 +434,7 @@ fn a_distributed_worker_without_group_id_says_what_to_set() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newer_leader_fences_the_older_one() {
-    use ferry_runtime::distributed::config_log::{ConfigLog, ASSIGNMENT_KEY};
+    use ferry_runtime::distributed::config_log::{ConfigLog, ConfigRecord};
     let topic = unique("fencing-configs");
     let group = unique("fencing");
     let mut client = rdkafka::ClientConfig::new();
@@ -446,10 +446,8 @@ async fn a_newer_leader_fences_the_older_one() {
     tokio::task::spawn_blocking(move || {
         let log = ConfigLog::open(&client, &topic, runtime, || {}).unwrap();
         let assignment = |generation: u64| {
-            vec![(
-                ASSIGNMENT_KEY.to_string(),
-                Some(json!({"generation": generation, "leader": "x", "members": [], "connectors": {}, "tasks": {}})),
-            )]
+            let value = json!({"generation": generation, "leader": "x", "members": [], "connectors": {}, "tasks": {}});
+            vec![ConfigRecord::Assignment(serde_json::from_value(value).unwrap())]
         };
         let old_leader = log.leader_writer(&group).unwrap();
         log.append_as_leader(&old_leader, assignment(1)).unwrap();

@@ -1,10 +1,12 @@
 //! Configuration: the worker's YAML file and the config providers shared with connector configs.
 
+pub mod connector;
 mod providers;
 mod worker;
 
 use std::path::{Path, PathBuf};
 
+pub use connector::ConnectorKeys;
 pub use providers::{resolve_config, resolve_providers};
 pub use worker::{ClusterConfig, WorkerConfig};
 

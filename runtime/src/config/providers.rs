@@ -8,14 +8,10 @@ use ferry_api::ConfigMap;
 use super::ConfigError;
 
 /// A whole connector or task config with its references resolved, for running code only.
-pub fn resolve_config(config: &ConfigMap) -> Result<ConfigMap, String> {
+pub fn resolve_config(config: &ConfigMap) -> Result<ConfigMap, ConfigError> {
     config
         .iter()
-        .map(|(k, v)| {
-            resolve_providers(k, v)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| e.to_string())
-        })
+        .map(|(k, v)| resolve_providers(k, v).map(|v| (k.clone(), v)))
         .collect()
 }
 

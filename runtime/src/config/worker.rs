@@ -38,6 +38,9 @@ pub struct WorkerConfig {
     pub task_restart_backoff_initial: Duration,
     /// Longest delay between automatic restarts.
     pub task_restart_backoff_max: Duration,
+    /// How long a connector's own `start`, `task_configs` or `stop` may take before the worker
+    /// gives up on it (marks it FAILED) and goes on with its other work. Both modes.
+    pub connector_call_timeout: Duration,
     /// librdkafka settings for every producer (`producer.` prefix removed).
     pub producer_overrides: BTreeMap<String, String>,
     /// librdkafka settings for every consumer (`consumer.` prefix removed).
@@ -60,9 +63,6 @@ pub struct ClusterConfig {
     pub status_storage_topic: String,
     /// Partitions when the worker creates the status topic.
     pub status_storage_partitions: i32,
-    /// How long a connector's own `start`, `task_configs` or `stop` may take before the worker
-    /// gives up on it (marks it FAILED) and goes on with its other work.
-    pub connector_call_timeout: Duration,
     /// How long the group coordinator waits for a silent worker before its work moves.
     pub session_timeout: Duration,
     /// How often a worker tells the coordinator it is alive.
@@ -188,6 +188,7 @@ impl WorkerConfig {
             task_restart_enabled: boolean(&map, "task.restart.enabled", true)?,
             task_restart_backoff_initial: millis("task.restart.backoff.initial.ms", 1_000)?,
             task_restart_backoff_max: millis("task.restart.backoff.max.ms", 60_000)?,
+            connector_call_timeout: millis("connector.call.timeout.ms", 30_000)?,
             producer_overrides,
             consumer_overrides,
             client_overrides,
@@ -196,7 +197,6 @@ impl WorkerConfig {
                 config_storage_topic: text("config.storage.topic", "connect-configs"),
                 status_storage_topic: text("status.storage.topic", "connect-status"),
                 status_storage_partitions: number(&map, "status.storage.partitions", 5)? as i32,
-                connector_call_timeout: millis("connector.call.timeout.ms", 30_000)?,
                 // The broker's smallest allowed session (group.min.session.timeout.ms).
                 session_timeout: millis("session.timeout.ms", 6_000)?,
                 heartbeat_interval: millis("heartbeat.interval.ms", 1_000)?,

@@ -12,24 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_api::ConfigMap;
-use serde_json::Value;
 
 use super::assignment::TaskRef;
-use super::config_log::{
-    properties_record, ClusterView, ConfigLog, LeaderWriter, RestartRequest, ASSIGNMENT_KEY,
-};
+use super::config_log::{ClusterView, ConfigLog, ConfigRecord, LeaderWriter, RestartRequest};
 use super::status_log::StatusLog;
 use super::Event;
-use crate::config::resolve_config;
-use crate::herder::connector::{max_tasks, start_instance, TargetState};
-use crate::herder::status::{State, StatusSink};
-use crate::plugins::{ConnectorEvents, ConnectorInstance, ConnectorType, Plugin};
-use crate::worker::task::{self, TaskHandle, TaskSpec};
-use crate::worker::WorkerContext;
+use crate::config::{resolve_config, ConnectorKeys};
+use crate::plugins::{ConnectorEvents, ConnectorType, Plugin};
+use crate::status::{State, StatusSink, TargetState};
+use crate::worker::{ConnectorHandle, TaskHandle, Worker};
 
 struct RunningConnector {
     /// None while stopped or after a failed start.
-    instance: Option<ConnectorInstance>,
+    instance: Option<ConnectorHandle>,
     config: ConfigMap,
     target: TargetState,
 }
@@ -61,7 +56,7 @@ impl ConnectorEvents for ConnectorCallbacks {
 
 /// The member thread's state.
 pub struct Member {
-    context: Arc<WorkerContext>,
+    context: Arc<Worker>,
     log: Arc<ConfigLog>,
     statuses: Arc<StatusLog>,
     events: Sender<Event>,
@@ -99,7 +94,7 @@ fn with_references(task: &ConfigMap, raw: &ConfigMap, resolved: &ConfigMap) -> C
 impl Member {
     /// The state of a worker that runs nothing yet.
     pub fn new(
-        context: Arc<WorkerContext>,
+        context: Arc<Worker>,
         log: Arc<ConfigLog>,
         statuses: Arc<StatusLog>,
         events: Sender<Event>,
@@ -225,11 +220,10 @@ impl Member {
             tasks = tasks.len(),
             "writing a new assignment"
         );
-        let value = serde_json::to_value(&next).expect("assignments serialize");
         let writer = self.leader_writer.as_ref().expect("set above");
         if let Err(error) = self
             .log
-            .append_as_leader(writer, vec![(ASSIGNMENT_KEY.into(), Some(value))])
+            .append_as_leader(writer, vec![ConfigRecord::Assignment(next)])
         {
             tracing::warn!(%error, "cannot write the assignment");
             self.leader_writer = None;
@@ -237,15 +231,14 @@ impl Member {
     }
 
     fn plugin(&self, config: &ConfigMap) -> Option<Arc<Plugin>> {
-        let class = config.get("connector.class")?;
-        self.context.plugins.find(class)
+        self.context.plugin_for(config)
     }
 
     fn kind(&self, name: &str) -> ConnectorType {
         self.connectors
             .get(name)
             .and_then(|c| self.plugin(&c.config))
-            .map_or(ConnectorType::Source, |p| p.kind)
+            .map_or(ConnectorType::Unknown, |p| p.kind)
     }
 
     fn set_connector_state(&self, name: &str, state: State, trace: Option<String>) {
@@ -360,18 +353,15 @@ impl Member {
 
     /// Stops tasks in parallel, each within the graceful timeout; returns them.
     fn stop_tasks(&mut self, tasks: Vec<TaskRef>) -> Vec<TaskRef> {
-        let timeout = self.context.config.task_shutdown_graceful_timeout;
         let mut stopping = Vec::new();
         for task in &tasks {
             if let Some(running) = self.tasks.remove(task) {
                 self.statuses.release(&task.connector, Some(task.task));
                 tracing::info!(connector = %task.connector, task = task.task, "stopping task");
-                stopping.push(std::thread::spawn(move || running.handle.stop(timeout)));
+                stopping.push(running.handle);
             }
         }
-        for handle in stopping {
-            let _ = handle.join();
-        }
+        self.context.stop_tasks(stopping);
         tasks
     }
 
@@ -401,15 +391,8 @@ impl Member {
     fn stop_connector(&mut self, name: &str) {
         if let Some(mut running) = self.connectors.remove(name) {
             self.statuses.release(name, None);
-            if let Some(mut instance) = running.instance.take() {
-                let stopped = self.bounded("connector stop", move || instance.stop());
-                match stopped {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => {
-                        tracing::warn!(connector = name, %error, "connector stop failed")
-                    }
-                    Err(error) => tracing::warn!(connector = name, %error),
-                }
+            if let Some(instance) = running.instance.take() {
+                self.context.stop_connector(name, instance);
             }
         }
     }
@@ -464,7 +447,7 @@ impl Member {
             },
         );
         let Some(plugin) = self.plugin(config) else {
-            let class = config.get("connector.class").cloned().unwrap_or_default();
+            let class = crate::config::connector::connector_class(config);
             self.set_connector_state(name, State::Failed, Some(format!("connector class {class} is not on this worker's plugin.path; install the same plugins on every worker")));
             return;
         };
@@ -472,13 +455,7 @@ impl Member {
             name: name.to_string(),
             events: Mutex::new(self.events.clone()),
         });
-        let (owned_name, owned_config) = (name.to_string(), config.clone());
-        let outcome = self
-            .bounded("connector start", move || {
-                start_instance(plugin, &owned_name, callbacks, &owned_config)
-            })
-            .and_then(|started| started);
-        match outcome {
+        match self.context.start_connector(plugin, name, callbacks, config) {
             Ok(instance) => {
                 tracing::info!(connector = name, "connector started");
                 if let Some(running) = self.connectors.get_mut(name) {
@@ -486,35 +463,11 @@ impl Member {
                 }
                 self.set_connector_state(name, target.connector_state(), None);
             }
-            Err(trace) => {
-                tracing::error!(connector = name, %trace, "connector failed to start");
-                self.set_connector_state(name, State::Failed, Some(trace));
+            Err(error) => {
+                tracing::error!(connector = name, %error, "connector failed to start");
+                self.set_connector_state(name, State::Failed, Some(error.to_string()));
             }
         }
-    }
-
-    /// Runs a connector's own code on a helper thread and waits at most
-    /// `connector.call.timeout.ms`, so a connector that hangs cannot hold up this worker's
-    /// other work; a call that does not return is abandoned (and the connector marked FAILED
-    /// by the caller).
-    fn bounded<T: Send + 'static>(
-        &self,
-        call: &str,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, String> {
-        let timeout = self.context.config.cluster.connector_call_timeout;
-        let (done, outcome) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("connector-call".into())
-            .spawn(move || {
-                let _ = done.send(work());
-            })
-            .map_err(|e| format!("cannot start a thread for the {call}: {e}"))?;
-        outcome.recv_timeout(timeout).map_err(|_| {
-            format!(
-                "{call} did not return within {timeout:?} (connector.call.timeout.ms); the worker went on without it: fix the connector, then restart it"
-            )
-        })
     }
 
     /// Asks the connector for task configs and commits them to the log when they changed.
@@ -522,27 +475,21 @@ impl Member {
         let Some(state) = view.connectors.get(name) else {
             return;
         };
-        let Some(mut instance) = self
+        let kind = self.kind(name);
+        let Some(instance) = self
             .connectors
             .get_mut(name)
-            .and_then(|c| c.instance.take())
+            .and_then(|c| c.instance.as_mut())
         else {
             return;
         };
-        let max_tasks = max_tasks(&state.config);
-        let generated = self
-            .bounded("task_configs", move || {
-                let generated = instance.task_configs(max_tasks);
-                (instance, generated)
-            })
-            .and_then(|(instance, generated)| {
-                if let Some(running) = self.connectors.get_mut(name) {
-                    running.instance = Some(instance);
-                }
-                generated.map_err(|e| e.to_string())
-            });
+        let generated = ConnectorKeys::parse_stored(&state.config, kind).and_then(|keys| {
+            instance
+                .task_configs(keys.tasks_max)
+                .map_err(|e| e.to_string())
+        });
         let configs = match generated.and_then(|configs| {
-            let secrets = resolve_config(&state.config)?;
+            let secrets = resolve_config(&state.config).map_err(|e| e.to_string())?;
             Ok(configs
                 .iter()
                 .map(|task| with_references(task, &state.config, &secrets))
@@ -562,15 +509,7 @@ impl Member {
         if configs == state.tasks {
             return;
         }
-        let mut records: Vec<(String, Option<Value>)> = configs
-            .iter()
-            .enumerate()
-            .map(|(i, config)| (format!("task-{name}-{i}"), Some(properties_record(config))))
-            .collect();
-        records.push((
-            format!("commit-{name}"),
-            Some(serde_json::json!({ "tasks": configs.len() })),
-        ));
+        let records = ConfigRecord::task_set(name, &configs);
         tracing::info!(
             connector = name,
             tasks = configs.len(),
@@ -643,15 +582,13 @@ impl Member {
             }
             let task_config = &state.tasks[task.task as usize];
             self.statuses.claim(&task.connector, Some(task.task));
-            let spec = resolve_config(&state.config).and_then(|connector_config| {
-                Ok(TaskSpec {
-                    connector: task.connector.clone(),
-                    task: task.task,
-                    plugin,
-                    connector_config,
-                    task_config: resolve_config(task_config)?,
-                })
-            });
+            let spec = self.context.task_spec(
+                &task.connector,
+                task.task,
+                plugin,
+                &state.config,
+                task_config,
+            );
             let spec = match spec {
                 Ok(spec) => spec,
                 Err(trace) => {
@@ -668,7 +605,7 @@ impl Member {
             self.context
                 .status
                 .set_task(&task.connector, task.task, State::Unassigned, None);
-            let handle = task::spawn(self.context.clone(), spec, state.target.task_target());
+            let handle = self.context.start_task(spec, state.target);
             self.tasks.insert(
                 task.clone(),
                 RunningTask {

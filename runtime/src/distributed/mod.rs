@@ -22,25 +22,22 @@ use std::time::Duration;
 
 use ferry_api::ConfigMap;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use serde_json::{json, Value};
 
-use config_log::{properties_record, target_record, ConfigLog, ConnectorState};
+use config_log::{ConfigLog, ConfigRecord, ConnectorState};
 use member::Member;
 use membership::Membership;
 use status_log::StatusLog;
 
 use crate::config::WorkerConfig;
-use crate::herder::connector::TargetState;
-use crate::herder::status::{InstanceStatus, State, StatusBoard};
 use crate::herder::{
-    ConnectorInfo, Herder, HerderError, StatusInfo, TaskId, TaskInfo, TaskStatusInfo,
+    not_found, unassigned, Herder, HerderError, RestartPlan, Result, StatusInfo, TaskInfo,
+    TaskStatusInfo,
 };
-use crate::metrics::Metrics;
-use crate::plugins::ConnectorType;
-use crate::rest::{LogLevels, RestState};
-use crate::standalone::{self, StartupError};
-use crate::store::{ensure_compacted_topic, OffsetStore};
-use crate::worker::WorkerContext;
+use crate::rest::LogLevels;
+use crate::startup::{self, StartupError};
+use crate::status::TargetState;
+use crate::store::ensure_compacted_topic;
+use crate::worker::Worker;
 
 /// What the member thread reacts to.
 pub enum Event {
@@ -61,11 +58,9 @@ pub enum Event {
     Shutdown,
 }
 
-type Result<T> = std::result::Result<T, HerderError>;
-
-/// The cluster as the REST API sees it from this worker.
-pub struct Cluster {
-    context: Arc<WorkerContext>,
+/// The distributed herder: the cluster as the REST API sees it from this worker.
+pub struct DistributedHerder {
+    worker: Arc<Worker>,
     log: Arc<ConfigLog>,
     statuses: Arc<StatusLog>,
     events: Sender<Event>,
@@ -77,68 +72,52 @@ fn internal(error: String) -> HerderError {
     HerderError::Internal(error)
 }
 
-fn not_found(name: &str) -> HerderError {
-    HerderError::NotFound(format!("Connector {name} not found"))
-}
-
-impl Cluster {
+impl DistributedHerder {
     fn connector(&self, name: &str) -> Result<ConnectorState> {
         self.log
             .with_view(|view| view.connectors.get(name).cloned())
             .ok_or_else(|| not_found(name))
     }
 
-    fn kind_of(&self, config: &ConfigMap) -> ConnectorType {
-        config
-            .get("connector.class")
-            .and_then(|class| self.context.plugins.find(class))
-            .map_or(ConnectorType::Source, |p| p.kind)
+    fn target_record(name: &str, target: TargetState) -> ConfigRecord {
+        ConfigRecord::Target {
+            name: name.to_string(),
+            target: Some(target),
+        }
     }
 
-    /// Connector names, sorted.
-    pub fn connectors(&self) -> Vec<String> {
+    fn connector_record(name: &str, config: ConfigMap) -> ConfigRecord {
+        ConfigRecord::Connector {
+            name: name.to_string(),
+            config: Some(config),
+        }
+    }
+}
+
+impl Herder for DistributedHerder {
+    fn worker(&self) -> &Arc<Worker> {
+        &self.worker
+    }
+
+    fn connectors(&self) -> Vec<String> {
         self.log
             .with_view(|view| view.connectors.keys().cloned().collect())
     }
 
-    /// Kafka Connect's ConnectorInfo.
-    pub fn info(&self, name: &str) -> Result<ConnectorInfo> {
-        let state = self.connector(name)?;
-        Ok(ConnectorInfo {
-            name: name.to_string(),
-            kind: self.kind_of(&state.config),
-            tasks: (0..state.tasks.len() as u32)
-                .map(|task| TaskId {
-                    connector: name.to_string(),
-                    task,
-                })
-                .collect(),
-            config: state.config,
-        })
-    }
-
-    /// A connector's config.
-    pub fn config(&self, name: &str) -> Result<ConfigMap> {
+    fn config(&self, name: &str) -> Result<ConfigMap> {
         Ok(self.connector(name)?.config)
     }
 
-    /// A connector's target state.
-    pub fn target(&self, name: &str) -> Result<TargetState> {
+    fn target(&self, name: &str) -> Result<TargetState> {
         Ok(self.connector(name)?.target)
     }
 
-    /// Source or sink.
-    pub fn kind(&self, name: &str) -> Result<ConnectorType> {
-        Ok(self.kind_of(&self.connector(name)?.config))
-    }
-
-    /// Committed task configs.
-    pub fn tasks(&self, name: &str) -> Result<Vec<TaskInfo>> {
+    fn tasks(&self, name: &str) -> Result<Vec<TaskInfo>> {
         Ok(TaskInfo::list(name, self.connector(name)?.tasks))
     }
 
     /// Cluster-wide status: each connector and task as its worker last reported it.
-    pub fn status(&self, name: &str) -> Result<StatusInfo> {
+    fn status(&self, name: &str) -> Result<StatusInfo> {
         let (state, owner) = self
             .log
             .with_view(|view| {
@@ -148,16 +127,12 @@ impl Cluster {
                 })
             })
             .ok_or_else(|| not_found(name))?;
-        let unassigned = |worker: Option<String>| InstanceStatus {
-            state: State::Unassigned,
-            worker_id: worker.unwrap_or_else(|| self.context.status.worker_id().to_string()),
-            trace: None,
-        };
-        let reported = self.context.status.get(name);
+        let me = self.worker.id();
+        let reported = self.worker.status.get(name);
         let connector = reported
             .as_ref()
             .map(|s| s.connector.clone())
-            .unwrap_or_else(|| unassigned(owner));
+            .unwrap_or_else(|| unassigned(owner.as_deref().unwrap_or(me)));
         let tasks = (0..state.tasks.len() as u32)
             .map(|id| TaskStatusInfo {
                 id,
@@ -168,7 +143,7 @@ impl Cluster {
                         let owner = self.log.with_view(|view| {
                             view.assignment.task_owner(name, id).map(str::to_string)
                         });
-                        unassigned(owner)
+                        unassigned(owner.as_deref().unwrap_or(me))
                     }),
             })
             .collect();
@@ -176,17 +151,11 @@ impl Cluster {
             name: name.to_string(),
             connector,
             tasks,
-            kind: self.kind_of(&state.config),
+            kind: crate::herder::kind_of(&self.worker, &state.config),
         })
     }
 
-    /// Creates a connector whose config the caller validated (409 if it exists).
-    pub fn create(
-        &self,
-        name: &str,
-        config: ConfigMap,
-        initial: TargetState,
-    ) -> Result<ConnectorInfo> {
+    fn write_new(&self, name: &str, config: ConfigMap, initial: TargetState) -> Result<()> {
         self.log.catch_up().map_err(internal)?;
         if self.connector(name).is_ok() {
             return Err(HerderError::Conflict(format!(
@@ -195,106 +164,83 @@ impl Cluster {
         }
         self.log
             .append(vec![
-                (format!("target-state-{name}"), Some(target_record(initial))),
-                (
-                    format!("connector-{name}"),
-                    Some(properties_record(&config)),
-                ),
+                Self::target_record(name, initial),
+                Self::connector_record(name, config),
             ])
-            .map_err(internal)?;
-        self.info(name)
+            .map_err(internal)
     }
 
-    /// Creates or replaces a validated config; `true` when it was created.
-    pub fn put_config(&self, name: &str, config: ConfigMap) -> Result<(bool, ConnectorInfo)> {
+    fn write_config(&self, name: &str, config: ConfigMap) -> Result<bool> {
         self.log.catch_up().map_err(internal)?;
         let existing = self.connector(name).ok();
         if existing.as_ref().is_some_and(|c| c.config == config) {
             // Nothing changes: no record, so no churn in the log.
-            return Ok((false, self.info(name)?));
+            return Ok(false);
         }
         let created = existing.is_none();
         let mut records = Vec::new();
         if created {
-            records.push((
-                format!("target-state-{name}"),
-                Some(target_record(TargetState::Running)),
-            ));
+            records.push(Self::target_record(name, TargetState::Running));
         }
-        records.push((
-            format!("connector-{name}"),
-            Some(properties_record(&config)),
-        ));
+        records.push(Self::connector_record(name, config));
         self.log.append(records).map_err(internal)?;
-        Ok((created, self.info(name)?))
+        Ok(created)
     }
 
     /// Pause, resume or stop. Stopping also empties the task set, as in Kafka Connect; resuming
     /// makes the connector generate it again.
-    pub fn set_target(&self, name: &str, target: TargetState) -> Result<()> {
+    fn set_target(&self, name: &str, target: TargetState) -> Result<()> {
         let state = self.connector(name)?;
-        let mut records = vec![(format!("target-state-{name}"), Some(target_record(target)))];
+        let mut records = vec![Self::target_record(name, target)];
         if target == TargetState::Stopped && !state.tasks.is_empty() {
-            records.push((format!("commit-{name}"), Some(json!({"tasks": 0}))));
+            records.extend(ConfigRecord::task_set(name, &[]));
         }
         self.log.append(records).map_err(internal)
     }
 
-    /// Asks the workers running what the request selects to restart it; answers with the
-    /// plan (what will be RESTARTING), as Kafka Connect does.
-    pub fn restart(
-        &self,
-        name: &str,
-        include_tasks: bool,
-        only_failed: bool,
-    ) -> Result<Option<StatusInfo>> {
-        let mut status = self.status(name)?;
-        if self.target(name)? == TargetState::Stopped {
-            return Ok((include_tasks || only_failed).then_some(status));
-        }
-        status.mark_restarting(include_tasks, only_failed);
+    /// Asks the workers running what the plan selects to restart it; each marks its part
+    /// RESTARTING when it acts.
+    fn request_restart(&self, name: &str, plan: &RestartPlan) -> Result<()> {
         self.log
-            .append(vec![(
-                format!("restart-connector-{name}"),
-                Some(json!({"include-tasks": include_tasks, "only-failed": only_failed})),
-            )])
-            .map_err(internal)?;
-        Ok((include_tasks || only_failed).then_some(status))
+            .append(vec![ConfigRecord::RestartConnector {
+                name: name.to_string(),
+                include_tasks: plan.include_tasks,
+                only_failed: plan.only_failed,
+            }])
+            .map_err(internal)
     }
 
-    /// Asks the worker running a task to restart it.
-    pub fn restart_task(&self, name: &str, task: u32) -> Result<()> {
+    fn request_task_restart(&self, name: &str, task: u32) -> Result<()> {
         if task as usize >= self.connector(name)?.tasks.len() {
             return Err(HerderError::NotFound(format!(
                 "Task {name}-{task} not found"
             )));
         }
         self.log
-            .append(vec![(
-                format!("restart-task-{name}-{task}"),
-                Some(json!({})),
-            )])
+            .append(vec![ConfigRecord::RestartTask {
+                name: name.to_string(),
+                task,
+            }])
             .map_err(internal)
     }
 
-    /// Deletes a connector everywhere; its offsets stay, as in Kafka Connect.
-    pub fn delete(&self, name: &str) -> Result<()> {
+    fn delete(&self, name: &str) -> Result<()> {
         self.log.catch_up().map_err(internal)?;
         let state = self.connector(name)?;
-        let mut records: Vec<(String, Option<Value>)> = vec![
-            (format!("connector-{name}"), None),
-            (format!("target-state-{name}"), None),
-        ];
-        records.extend((0..state.tasks.len()).map(|i| (format!("task-{name}-{i}"), None)));
-        records.push((format!("commit-{name}"), None));
-        self.log.append(records).map_err(internal)?;
-        self.context.metrics.remove_connector(name);
-        self.context.status.reset_topics(name);
+        self.log
+            .append(ConfigRecord::deletion(name, state.tasks.len()))
+            .map_err(internal)?;
+        self.worker.metrics.remove_connector(name);
+        self.worker.status.reset_topics(name);
         Ok(())
     }
 
+    fn reload_source_offsets(&self) -> Result<()> {
+        Ok(self.worker.offsets.reload()?)
+    }
+
     /// Leaves the group and stops everything that runs here, reporting it stopped.
-    pub fn shutdown(&self) {
+    fn shutdown(&self) {
         let membership = self
             .membership
             .lock()
@@ -341,19 +287,15 @@ pub async fn run(
     worker_config: &Path,
     log_levels: LogLevels,
 ) -> std::result::Result<(), StartupError> {
-    let config = WorkerConfig::load(worker_config).map_err(|e| StartupError(e.to_string()))?;
-    let Some(group) = config.cluster.group_id.clone().filter(|g| !g.is_empty()) else {
-        return Err(StartupError(format!(
-            "{}: group.id is missing; distributed workers with the same group.id form one cluster, e.g. `group.id: ferry-cluster`",
-            worker_config.display()
-        )));
-    };
-    let plugins = standalone::load_plugins(&config);
-    let address = config.worker_id();
-    let listener = standalone::bind(&address, worker_config).await?;
-    let cluster_id = standalone::kafka_cluster_id(&config).await?;
+    let started = startup::start(worker_config, |config| match &config.cluster.group_id {
+        Some(group) if !group.is_empty() => Ok(()),
+        _ => Err("group.id is missing; distributed workers with the same group.id form one cluster, e.g. `group.id: ferry-cluster`".into()),
+    })
+    .await?;
+    let worker = started.worker.clone();
+    let config = worker.config.clone();
+    let group = config.cluster.group_id.clone().unwrap_or_default();
     let client = config.kafka_client();
-    let startup = |e: String| StartupError(e);
     let topics = &config.cluster;
     ensure_compacted_topic(
         &client,
@@ -362,8 +304,7 @@ pub async fn run(
         config.replication_factor,
         "config.storage.topic",
     )
-    .await
-    .map_err(|e| StartupError(e.to_string()))?;
+    .await?;
     ensure_compacted_topic(
         &client,
         &topics.status_storage_topic,
@@ -371,97 +312,71 @@ pub async fn run(
         config.replication_factor,
         "status.storage.topic",
     )
-    .await
-    .map_err(|e| StartupError(e.to_string()))?;
-    let offsets = OffsetStore::open(&config)
-        .await
-        .map_err(|e| StartupError(e.to_string()))?;
-    let shutdown_timeout = config.task_shutdown_graceful_timeout;
-    let board = Arc::new(StatusBoard::new(address.clone()));
-    let context = Arc::new(WorkerContext {
-        status: board.clone(),
-        config: config.clone(),
-        plugins,
-        offsets: Arc::new(offsets),
-        metrics: Arc::new(Metrics::default()),
-        runtime: tokio::runtime::Handle::current(),
-    });
-    context
+    .await?;
+    worker
         .metrics
         .cluster
         .enabled
         .store(true, std::sync::atomic::Ordering::Relaxed);
     let (events, receiver) = mpsc::channel();
-    let cluster = {
-        let config = config.clone();
-        let context = context.clone();
-        let events = events.clone();
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let topics = &config.cluster;
-            check_single_partition(&config, &topics.config_storage_topic)?;
-            let statuses = StatusLog::open(&client, &topics.status_storage_topic, board)?;
-            let changed = events.clone();
-            let log = Arc::new(ConfigLog::open(
-                &client,
-                &topics.config_storage_topic,
-                runtime,
-                move || {
-                    let _ = changed.send(Event::ConfigChanged);
-                },
-            )?);
-            let member = Member::new(
-                context.clone(),
-                log.clone(),
-                statuses.clone(),
-                events.clone(),
-                &group,
-            );
-            let member = std::thread::Builder::new()
-                .name("member".into())
-                .spawn(move || {
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        member.run(receiver)
-                    }));
-                    if outcome.is_err() {
-                        // A worker that no longer follows its assignment would keep its tasks
-                        // from the others: exit, and let the group hand them over.
-                        tracing::error!(
-                            "the cluster thread panicked; exiting so other workers take over"
-                        );
-                        std::process::exit(70);
-                    }
-                })
-                .map_err(|e| e.to_string())?;
-            let membership = Membership::join(
-                &client,
-                &group,
-                &address,
-                &topics.config_storage_topic,
-                topics.session_timeout,
-                topics.heartbeat_interval,
-                events.clone(),
-            )?;
-            tracing::info!(group = %group, worker = %address, "joined the cluster");
-            Ok::<_, String>(Arc::new(Cluster {
-                context,
-                log,
-                statuses,
-                events,
-                member: Mutex::new(Some(member)),
-                membership: Mutex::new(Some(membership)),
-            }))
-        })
-        .await
-        .map_err(|e| StartupError(e.to_string()))?
-        .map_err(startup)?
-    };
-
-    let herder = Arc::new(Herder::distributed(context, cluster));
-    let state = Arc::new(RestState {
-        herder: herder.clone(),
-        kafka_cluster_id: cluster_id,
-        log_levels,
-    });
-    standalone::serve(listener, state, herder, shutdown_timeout).await
+    let runtime = tokio::runtime::Handle::current();
+    let herder = tokio::task::spawn_blocking(move || {
+        let topics = &config.cluster;
+        let address = worker.id().to_string();
+        check_single_partition(&config, &topics.config_storage_topic)?;
+        let statuses = StatusLog::open(&client, &topics.status_storage_topic, worker.status.clone())?;
+        let changed = events.clone();
+        let log = Arc::new(ConfigLog::open(
+            &client,
+            &topics.config_storage_topic,
+            runtime,
+            move || {
+                let _ = changed.send(Event::ConfigChanged);
+            },
+        )?);
+        let member = Member::new(
+            worker.clone(),
+            log.clone(),
+            statuses.clone(),
+            events.clone(),
+            &group,
+        );
+        let member = std::thread::Builder::new()
+            .name("member".into())
+            .spawn(move || {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    member.run(receiver)
+                }));
+                if outcome.is_err() {
+                    // A worker that no longer follows its assignment would keep its tasks
+                    // from the others: exit, and let the group hand them over.
+                    tracing::error!(
+                        "the cluster thread panicked; exiting so other workers take over"
+                    );
+                    std::process::exit(70);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        let membership = Membership::join(
+            &client,
+            &group,
+            &address,
+            &topics.config_storage_topic,
+            topics.session_timeout,
+            topics.heartbeat_interval,
+            events.clone(),
+        )?;
+        tracing::info!(group = %group, worker = %address, "joined the cluster");
+        Ok::<_, String>(Arc::new(DistributedHerder {
+            worker,
+            log,
+            statuses,
+            events,
+            member: Mutex::new(Some(member)),
+            membership: Mutex::new(Some(membership)),
+        }))
+    })
+    .await?
+    .map_err(StartupError::Cluster)?;
+    startup::serve(started, herder, log_levels).await
 }

@@ -13,7 +13,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
-use crate::herder::status::{InstanceStatus, State, StatusBoard, StatusSink};
+use crate::status::{InstanceStatus, State, StatusBoard, StatusSink};
 
 /// A connector (`None`) or one of its tasks.
 type Unit = (String, Option<u32>);

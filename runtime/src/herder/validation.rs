@@ -8,9 +8,9 @@ use ferry_api::ConfigMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::connector::{self as keys, ConnectorKeys};
 use crate::config::resolve_providers;
 use crate::plugins::{ConnectorType, Plugin};
-use crate::worker::converter::Converter;
 
 /// One config key's definition, as `GET /connector-plugins/{class}/config` lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -89,41 +89,41 @@ fn runtime_definitions(kind: ConnectorType) -> Vec<ConfigKeyInfo> {
             display_name: name.to_string(),
             dependents: Vec::new(),
         };
-    let mut keys = vec![
-        key("name", "STRING", true, None, "Globally unique name of the connector."),
-        key("connector.class", "STRING", true, None, "Class name or alias of the connector plugin."),
-        key("tasks.max", "INT", false, Some("1"), "Maximum number of tasks."),
-        key("key.converter", "CLASS", false, Some("org.apache.kafka.connect.converters.ByteArrayConverter"), "Converter for record keys: ByteArray, String or Json."),
-        key("value.converter", "CLASS", false, Some("org.apache.kafka.connect.converters.ByteArrayConverter"), "Converter for record values: ByteArray, String or Json."),
-        key("errors.tolerance", "STRING", false, Some("none"), "none: a record that cannot be handled fails the task; all: it is skipped (and dead-lettered for sinks)."),
+    let mut definitions = vec![
+        key(keys::NAME, "STRING", true, None, "Globally unique name of the connector."),
+        key(keys::CONNECTOR_CLASS, "STRING", true, None, "Class name or alias of the connector plugin."),
+        key(keys::TASKS_MAX, "INT", false, Some("1"), "Maximum number of tasks."),
+        key(keys::KEY_CONVERTER, "CLASS", false, Some("org.apache.kafka.connect.converters.ByteArrayConverter"), "Converter for record keys: ByteArray, String or Json."),
+        key(keys::VALUE_CONVERTER, "CLASS", false, Some("org.apache.kafka.connect.converters.ByteArrayConverter"), "Converter for record values: ByteArray, String or Json."),
+        key(keys::ERRORS_TOLERANCE, "STRING", false, Some("none"), "none: a record that cannot be handled fails the task; all: it is skipped (and dead-lettered for sinks)."),
     ];
     if kind == ConnectorType::Sink {
-        keys.push(key(
-            "topics",
+        definitions.push(key(
+            keys::TOPICS,
             "LIST",
             false,
             Some(""),
             "Topics to consume; set this or topics.regex.",
         ));
-        keys.push(key(
-            "topics.regex",
+        definitions.push(key(
+            keys::TOPICS_REGEX,
             "STRING",
             false,
             Some(""),
             "Regular expression of topics to consume; set this or topics.",
         ));
-        keys.push(key(
-            "errors.deadletterqueue.topic.name",
+        definitions.push(key(
+            keys::DEAD_LETTER_TOPIC,
             "STRING",
             false,
             Some(""),
             "Topic for records that cannot be written, with errors.tolerance=all.",
         ));
     }
-    for (order, k) in keys.iter_mut().enumerate() {
+    for (order, k) in definitions.iter_mut().enumerate() {
         k.order = order as i32 + 1;
     }
-    keys
+    definitions
 }
 
 /// The plugin's keys from its JSON Schema.
@@ -208,61 +208,7 @@ pub fn definitions(plugin: &Plugin) -> Vec<ConfigKeyInfo> {
 
 /// Checks the runtime-owned keys.
 fn runtime_issues(kind: ConnectorType, config: &ConfigMap) -> Vec<ConfigIssue> {
-    let mut issues = Vec::new();
-    match config.get("name").map(|n| n.trim()) {
-        None | Some("") => issues.push(ConfigIssue::new(
-            "name",
-            "missing; give the connector a unique name",
-        )),
-        Some(name) if name.contains('/') || name.chars().any(char::is_control) => issues.push(
-            ConfigIssue::new("name", "must not contain '/' or control characters"),
-        ),
-        _ => {}
-    }
-    if let Some(tasks) = config.get("tasks.max") {
-        if !tasks.trim().parse::<u32>().is_ok_and(|n| n >= 1) {
-            issues.push(ConfigIssue::new(
-                "tasks.max",
-                format!("expected a whole number of at least 1, got `{tasks}`"),
-            ));
-        }
-    }
-    for prefix in ["key.converter", "value.converter"] {
-        if let Err(message) = Converter::from_config(config, prefix) {
-            issues.push(ConfigIssue::new(prefix, message));
-        }
-    }
-    if let Some(tolerance) = config.get("errors.tolerance") {
-        if !matches!(tolerance.as_str(), "none" | "all") {
-            issues.push(ConfigIssue::new(
-                "errors.tolerance",
-                format!("must be none or all, got `{tolerance}`"),
-            ));
-        }
-    }
-    if kind == ConnectorType::Sink {
-        if let Err(message) = crate::worker::sink_subscription(config) {
-            let field = if config.contains_key("topics.regex") {
-                "topics.regex"
-            } else {
-                "topics"
-            };
-            issues.push(ConfigIssue::new(field, message));
-        }
-    } else {
-        for key in [
-            "topics",
-            "topics.regex",
-            "errors.deadletterqueue.topic.name",
-        ] {
-            if config.contains_key(key) {
-                issues.push(ConfigIssue::new(
-                    key,
-                    "only sink connectors read from topics; remove it",
-                ));
-            }
-        }
-    }
+    let mut issues = ConnectorKeys::parse(config, kind).err().unwrap_or_default();
     for (key, value) in config {
         if let Err(error) = resolve_providers(key, value) {
             issues.push(ConfigIssue::new(key, error.to_string()));
@@ -286,7 +232,7 @@ pub fn validate(plugin: &Plugin, config: &ConfigMap) -> ConfigInfos {
     match plugin.validate(&resolved) {
         Ok(plugin_issues) => issues.extend(plugin_issues),
         Err(error) => issues.push(ConfigIssue::new(
-            "connector.class",
+            keys::CONNECTOR_CLASS,
             format!("the connector's validate failed: {error}"),
         )),
     }

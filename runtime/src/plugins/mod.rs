@@ -27,6 +27,9 @@ pub enum ConnectorType {
     Source,
     /// Writes from Kafka to an external system.
     Sink,
+    /// A stored connector whose plugin is not on this worker's `plugin.path` (Kafka Connect's
+    /// UNKNOWN): never a loaded plugin's type.
+    Unknown,
 }
 
 /// A loaded connector library.

@@ -34,7 +34,7 @@ impl From<HerderError> for ApiError {
             HerderError::NotFound(_) => StatusCode::NOT_FOUND,
             HerderError::Conflict(_) => StatusCode::CONFLICT,
             HerderError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            HerderError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HerderError::Store(_) | HerderError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, error.to_string())
     }

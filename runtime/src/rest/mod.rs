@@ -22,13 +22,14 @@ use serde_json::{json, Map, Value};
 pub use error::ApiError;
 pub use loggers::LogLevels;
 
-use crate::herder::connector::TargetState;
-use crate::herder::{validation, Herder};
+use crate::config::connector as keys;
+use crate::herder::{offsets, validation, Herder};
+use crate::status::TargetState;
 
 /// What every handler shares.
 pub struct RestState {
     /// The herder.
-    pub herder: Arc<Herder>,
+    pub herder: Arc<dyn Herder>,
     /// Kafka's cluster id, for `GET /`.
     pub kafka_cluster_id: String,
     /// Runtime log levels for `/admin/loggers`.
@@ -184,7 +185,7 @@ async fn health() -> Response {
 }
 
 async fn metrics(State(state): Shared) -> Response {
-    let context = state.herder.context();
+    let context = state.herder.worker();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         context.metrics.render(&context.status),
@@ -382,7 +383,7 @@ async fn stop(State(state): Shared, Path(name): Path<String>) -> ApiResult {
 async fn get_offsets(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     Ok(json_response(
         StatusCode::OK,
-        state.herder.offsets(&name).await?,
+        offsets::read(state.herder.clone(), &name).await?,
     ))
 }
 
@@ -390,20 +391,20 @@ async fn alter_offsets(State(state): Shared, Path(name): Path<String>, body: Byt
     let body = parse_body(&body)?;
     Ok(json_response(
         StatusCode::OK,
-        state.herder.alter_offsets(&name, body).await?,
+        offsets::alter(state.herder.clone(), &name, body).await?,
     ))
 }
 
 async fn reset_offsets(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     Ok(json_response(
         StatusCode::OK,
-        state.herder.reset_offsets(&name).await?,
+        offsets::reset(state.herder.clone(), &name).await?,
     ))
 }
 
 async fn connector_topics(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     state.herder.config(&name)?;
-    let topics = state.herder.context().status.topics(&name);
+    let topics = state.herder.worker().status.topics(&name);
     Ok(json_response(
         StatusCode::OK,
         json!({ name: { "topics": topics } }),
@@ -412,7 +413,7 @@ async fn connector_topics(State(state): Shared, Path(name): Path<String>) -> Api
 
 async fn reset_topics(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     state.herder.config(&name)?;
-    state.herder.context().status.reset_topics(&name);
+    state.herder.worker().status.reset_topics(&name);
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -423,7 +424,7 @@ async fn list_plugins(State(state): Shared, RawQuery(query): RawQuery) -> ApiRes
         .is_none_or(|(_, v)| v != "false");
     let mut plugins: Vec<Value> = state
         .herder
-        .context()
+        .worker()
         .plugins
         .plugins()
         .iter()
@@ -444,7 +445,7 @@ async fn list_plugins(State(state): Shared, RawQuery(query): RawQuery) -> ApiRes
 }
 
 fn plugin(state: &RestState, class: &str) -> Result<Arc<crate::plugins::Plugin>, ApiError> {
-    state.herder.context().plugins.find(class).ok_or_else(|| {
+    state.herder.worker().plugins.find(class).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!("Unknown plugin {class}; GET /connector-plugins lists the loaded ones"),
@@ -467,7 +468,7 @@ async fn validate_config(
 ) -> ApiResult {
     let plugin = plugin(&state, &class)?;
     let mut config = config_map(&parse_body(&body)?)?;
-    match config.get("connector.class") {
+    match config.get(keys::CONNECTOR_CLASS) {
         Some(given) if !plugin.answers_to(given) => {
             return Err(ApiError::bad_request(format!(
                 "Included connector type {given} does not match request type {class}"
@@ -475,7 +476,7 @@ async fn validate_config(
         }
         Some(_) => {}
         None => {
-            config.insert("connector.class".into(), plugin.class_name.clone());
+            config.insert(keys::CONNECTOR_CLASS.into(), plugin.class_name.clone());
         }
     }
     let herder = state.herder.clone();

@@ -18,6 +18,14 @@ pub struct StoredConnector {
     pub target_state: String,
 }
 
+/// Where standalone mode keeps its connectors: a file, or memory in tests.
+pub trait ConnectorStore: Send + Sync {
+    /// Every stored connector.
+    fn load(&self) -> Result<BTreeMap<String, StoredConnector>, StoreError>;
+    /// Replaces the stored set; an error means nothing changed.
+    fn save(&self, connectors: &BTreeMap<String, StoredConnector>) -> Result<(), StoreError>;
+}
+
 /// `connectors.json` in the state directory, rewritten atomically on each change.
 #[derive(Debug, Clone)]
 pub struct ConnectorFileStore {
@@ -38,8 +46,10 @@ impl ConnectorFileStore {
         })
     }
 
-    /// Every stored connector.
-    pub fn load(&self) -> Result<BTreeMap<String, StoredConnector>, StoreError> {
+}
+
+impl ConnectorStore for ConnectorFileStore {
+    fn load(&self) -> Result<BTreeMap<String, StoredConnector>, StoreError> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 StoreError::Local(format!(
@@ -55,8 +65,7 @@ impl ConnectorFileStore {
         }
     }
 
-    /// Replaces the stored set.
-    pub fn save(&self, connectors: &BTreeMap<String, StoredConnector>) -> Result<(), StoreError> {
+    fn save(&self, connectors: &BTreeMap<String, StoredConnector>) -> Result<(), StoreError> {
         let text = serde_json::to_vec_pretty(connectors).expect("configs serialize");
         let temporary = self.path.with_extension("json.tmp");
         let write = || -> std::io::Result<()> {
@@ -67,5 +76,31 @@ impl ConnectorFileStore {
             std::fs::rename(&temporary, &self.path)
         };
         write().map_err(|e| StoreError::Local(format!("cannot write {}: {e}", self.path.display())))
+    }
+}
+
+/// Connectors kept in memory, for tests; `fail_saves` makes every save fail.
+#[derive(Debug, Default)]
+pub struct MemoryConnectorStore {
+    connectors: std::sync::Mutex<BTreeMap<String, StoredConnector>>,
+    /// When set, `save` fails as a full disk would.
+    pub fail_saves: std::sync::atomic::AtomicBool,
+}
+
+impl ConnectorStore for MemoryConnectorStore {
+    fn load(&self) -> Result<BTreeMap<String, StoredConnector>, StoreError> {
+        Ok(self
+            .connectors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone())
+    }
+
+    fn save(&self, connectors: &BTreeMap<String, StoredConnector>) -> Result<(), StoreError> {
+        if self.fail_saves.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Local("the test store refuses writes".into()));
+        }
+        *self.connectors.lock().unwrap_or_else(|e| e.into_inner()) = connectors.clone();
+        Ok(())
     }
 }

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use ferry_api::ConfigMap;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::config::connector::Subscription;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -21,27 +22,17 @@ fn consumer(client: &ClientConfig, group: &str) -> Result<BaseConsumer, String> 
 }
 
 /// The partitions a sink's `topics` / `topics.regex` cover today.
-fn partitions(consumer: &BaseConsumer, config: &ConfigMap) -> Result<TopicPartitionList, String> {
-    let subscription = crate::worker::sink_subscription(config)?;
-    let patterns: Vec<regex::Regex> = subscription
-        .iter()
-        .filter(|s| s.starts_with('^'))
-        .map(|s| {
-            regex::Regex::new(s).map_err(|e| format!("topics.regex is not a valid regex: {e}"))
-        })
-        .collect::<Result<_, _>>()?;
+fn partitions(
+    consumer: &BaseConsumer,
+    subscription: &Subscription,
+) -> Result<TopicPartitionList, String> {
     let metadata = consumer
         .fetch_metadata(None, TIMEOUT)
         .map_err(|e| format!("cannot read topic metadata: {e}"))?;
     let mut list = TopicPartitionList::new();
-    for topic in metadata.topics() {
-        let name = topic.name();
-        let wanted =
-            subscription.iter().any(|s| s == name) || patterns.iter().any(|p| p.is_match(name));
-        if wanted {
-            for partition in topic.partitions() {
-                list.add_partition(name, partition.id());
-            }
+    for topic in metadata.topics().iter().filter(|t| subscription.covers(t.name())) {
+        for partition in topic.partitions() {
+            list.add_partition(topic.name(), partition.id());
         }
     }
     Ok(list)
@@ -51,10 +42,10 @@ fn partitions(consumer: &BaseConsumer, config: &ConfigMap) -> Result<TopicPartit
 pub fn read(
     client: &ClientConfig,
     group: &str,
-    config: &ConfigMap,
+    subscription: &Subscription,
 ) -> Result<Vec<(String, i32, i64)>, String> {
     let consumer = consumer(client, group)?;
-    let list = partitions(&consumer, config)?;
+    let list = partitions(&consumer, subscription)?;
     let committed = consumer
         .committed_offsets(list, TIMEOUT)
         .map_err(|e| format!("cannot read the offsets of group {group}: {e}"))?;

@@ -6,7 +6,7 @@ pub mod group_offsets;
 mod kafka_topics;
 mod offsets;
 
-pub use connectors::{ConnectorFileStore, StoredConnector};
+pub use connectors::{ConnectorFileStore, ConnectorStore, MemoryConnectorStore, StoredConnector};
 pub use kafka_topics::ensure_compacted_topic;
 pub use offsets::OffsetStore;
 

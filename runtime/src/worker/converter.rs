@@ -4,51 +4,11 @@
 //! JSON on valid JSON and, with `schemas.enable=true`, writes and reads Kafka Connect's
 //! `{"schema": ..., "payload": ...}` envelope (schema `null`: MQTT payloads carry none).
 
-use ferry_api::ConfigMap;
 use serde_json::Value;
 
-/// How bytes are checked and shaped on their way to or from Kafka.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Converter {
-    /// Bytes pass through unchanged.
-    ByteArray,
-    /// Bytes must be UTF-8 text.
-    String,
-    /// Bytes must be JSON; `schemas_enable` adds or removes the envelope.
-    Json {
-        /// Wrap in / unwrap from `{"schema", "payload"}`.
-        schemas_enable: bool,
-    },
-}
+pub use crate::config::connector::Converter;
 
 impl Converter {
-    /// The converter configured under `prefix` (`key.converter` or `value.converter`).
-    pub fn from_config(config: &ConfigMap, prefix: &str) -> Result<Converter, String> {
-        let class = config
-            .get(prefix)
-            .map(String::as_str)
-            .unwrap_or("ByteArrayConverter");
-        let simple = class.rsplit('.').next().unwrap_or(class);
-        match simple {
-            "ByteArrayConverter" | "ByteArray" => Ok(Converter::ByteArray),
-            "StringConverter" | "String" => Ok(Converter::String),
-            "JsonConverter" | "Json" | "JSON" => {
-                let key = format!("{prefix}.schemas.enable");
-                let schemas_enable = match config.get(&key).map(String::as_str) {
-                    None | Some("true") => true,
-                    Some("false") => false,
-                    Some(other) => {
-                        return Err(format!("`{key}` must be true or false, got `{other}`"))
-                    }
-                };
-                Ok(Converter::Json { schemas_enable })
-            }
-            _ => Err(format!(
-                "`{prefix}` = `{class}` is not a known converter; use org.apache.kafka.connect.converters.ByteArrayConverter, org.apache.kafka.connect.storage.StringConverter or org.apache.kafka.connect.json.JsonConverter"
-            )),
-        }
-    }
-
     /// Shapes bytes produced by a source connector for Kafka.
     pub fn to_kafka(&self, data: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, String> {
         let Some(bytes) = data else {
@@ -105,6 +65,7 @@ impl Converter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_api::ConfigMap;
 
     fn config(pairs: &[(&str, &str)]) -> ConfigMap {
         pairs

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use ferry_api::ConfigMap;
+use crate::config::ConnectorKeys;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use super::WorkerContext;
+use super::Worker;
 
 /// A dead-letter topic and its producer.
 pub struct DeadLetterQueue {
@@ -31,17 +31,14 @@ pub struct Errant<'a> {
 impl DeadLetterQueue {
     /// The connector's dead-letter topic, when one is configured.
     pub fn from_config(
-        context: &WorkerContext,
-        config: &ConfigMap,
-        connector: &str,
+        context: &Worker,
+        keys: &ConnectorKeys,
         task: u32,
     ) -> Result<Option<DeadLetterQueue>, String> {
-        let Some(topic) = config
-            .get("errors.deadletterqueue.topic.name")
-            .filter(|t| !t.trim().is_empty())
-        else {
+        let Some(topic) = &keys.dead_letter_topic else {
             return Ok(None);
         };
+        let connector = &keys.name;
         let mut client = context.config.kafka_client();
         client.set("enable.idempotence", "true").set("acks", "all");
         for (key, value) in &context.config.producer_overrides {
@@ -61,7 +58,7 @@ impl DeadLetterQueue {
     /// Writes one record with the reason, and waits for Kafka's acknowledgement.
     pub fn write(
         &self,
-        context: &WorkerContext,
+        context: &Worker,
         record: &Errant<'_>,
         reason: &str,
     ) -> Result<(), String> {

@@ -11,17 +11,18 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_api::{ConfigMap, Header, SinkRecord, TopicPartition, TopicPartitionOffset};
+use ferry_api::{Header, SinkRecord, TopicPartition, TopicPartitionOffset};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::control::{TaskControl, TaskTarget};
 use super::converter::Converter;
+use crate::config::connector::ErrorTolerance;
 use super::dead_letter::{DeadLetterQueue, Errant};
 use super::task::{TaskReporter, TaskSpec};
-use super::WorkerContext;
-use crate::herder::status::State;
+use super::Worker;
+use crate::status::State;
 use crate::metrics::TaskMetrics;
 use crate::plugins::SinkTaskInstance;
 
@@ -138,16 +139,15 @@ impl ConsumerContext for RebalanceHandler {
 
 /// Runs the task until it is told to stop (`Ok`) or fails (`Err` with the trace).
 pub fn run(
-    context: &WorkerContext,
+    context: &Worker,
     spec: &TaskSpec,
     control: &TaskControl,
     reporter: &TaskReporter,
 ) -> Result<(), String> {
-    let config = &spec.connector_config;
-    let key_converter = Converter::from_config(config, "key.converter")?;
-    let value_converter = Converter::from_config(config, "value.converter")?;
-    let skip_errors = config.get("errors.tolerance").map(String::as_str) == Some("all");
-    let dead_letters = DeadLetterQueue::from_config(context, config, &spec.connector, spec.task)?;
+    let key_converter = spec.keys.key_converter;
+    let value_converter = spec.keys.value_converter;
+    let skip_errors = spec.keys.errors_tolerance == ErrorTolerance::All;
+    let dead_letters = DeadLetterQueue::from_config(context, &spec.keys, spec.task)?;
 
     let task = SinkTaskInstance::start(
         spec.plugin.clone(),
@@ -193,7 +193,7 @@ pub fn run(
 }
 
 struct SinkRun<'a> {
-    context: &'a WorkerContext,
+    context: &'a Worker,
     reporter: &'a TaskReporter,
     consumer: &'a BaseConsumer<RebalanceHandler>,
     session: &'a Arc<Mutex<Option<SinkSession>>>,
@@ -414,7 +414,7 @@ impl SinkRun<'_> {
 
 /// The task's consumer in group `connect-<name>`, subscribed to `topics` or `topics.regex`.
 fn consumer(
-    context: &WorkerContext,
+    context: &Worker,
     spec: &TaskSpec,
     session: Arc<Mutex<Option<SinkSession>>>,
 ) -> Result<BaseConsumer<RebalanceHandler>, String> {
@@ -435,15 +435,18 @@ fn consumer(
     for (key, value) in &context.config.consumer_overrides {
         config.set(key, value);
     }
-    for (key, value) in &spec.connector_config {
-        if let Some(setting) = key.strip_prefix("consumer.override.") {
-            config.set(setting, value);
-        }
+    for (key, value) in &spec.keys.consumer_overrides {
+        config.set(key, value);
     }
     let consumer: BaseConsumer<RebalanceHandler> = config
         .create_with_context(RebalanceHandler { session })
         .map_err(|e| format!("cannot create the task's Kafka consumer: {e}"))?;
-    let subscription = subscription(&spec.connector_config)?;
+    let subscription = spec
+        .keys
+        .subscription
+        .as_ref()
+        .map(|s| s.patterns())
+        .ok_or("a sink connector needs `topics` or `topics.regex`")?;
     let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)
@@ -451,32 +454,3 @@ fn consumer(
     Ok(consumer)
 }
 
-/// `topics` as a list, or `topics.regex` as librdkafka's `^`-prefixed pattern.
-pub fn subscription(config: &ConfigMap) -> Result<Vec<String>, String> {
-    let topics: Vec<String> = config
-        .get("topics")
-        .map(|t| {
-            t.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    let regex = config
-        .get("topics.regex")
-        .map(|r| r.trim())
-        .filter(|r| !r.is_empty());
-    match (topics.is_empty(), regex) {
-        (false, None) => Ok(topics),
-        (true, Some(regex)) => Ok(vec![if regex.starts_with('^') {
-            regex.to_string()
-        } else {
-            format!("^{regex}")
-        }]),
-        (false, Some(_)) => Err("set either `topics` or `topics.regex`, not both".to_string()),
-        (true, None) => {
-            Err("a sink connector needs `topics` (comma-separated) or `topics.regex`".to_string())
-        }
-    }
-}

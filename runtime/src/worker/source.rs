@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ferry_api::{ConfigMap, RecordMetadata};
+use ferry_api::RecordMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
@@ -19,10 +19,11 @@ use rdkafka::ClientContext;
 
 use super::control::{TaskControl, TaskTarget};
 use super::converter::Converter;
+use crate::config::connector::{ConnectorKeys, ErrorTolerance};
 use super::offset_tracker::OffsetTracker;
 use super::task::{TaskReporter, TaskSpec};
-use super::WorkerContext;
-use crate::herder::status::State;
+use super::Worker;
+use crate::status::State;
 use crate::metrics::TaskMetrics;
 use crate::plugins::{PolledRecord, SourceTaskInstance};
 
@@ -75,22 +76,18 @@ struct Tolerance {
 
 /// Runs the task until it is told to stop (`Ok`) or fails (`Err` with the trace).
 pub fn run(
-    context: &WorkerContext,
+    context: &Worker,
     spec: &TaskSpec,
     control: &TaskControl,
     reporter: &TaskReporter,
 ) -> Result<(), String> {
-    let key_converter = Converter::from_config(&spec.connector_config, "key.converter")?;
-    let value_converter = Converter::from_config(&spec.connector_config, "value.converter")?;
+    let key_converter = spec.keys.key_converter;
+    let value_converter = spec.keys.value_converter;
     let tolerance = Tolerance {
-        skip_errors: spec
-            .connector_config
-            .get("errors.tolerance")
-            .map(String::as_str)
-            == Some("all"),
+        skip_errors: spec.keys.errors_tolerance == ErrorTolerance::All,
     };
     let (report_sender, reports) = mpsc::channel();
-    let producer = producer(context, &spec.connector_config, report_sender)?;
+    let producer = producer(context, &spec.keys, report_sender)?;
     let offsets = context.offsets.offsets(&spec.connector);
     let mut task = SourceTaskInstance::start(
         spec.plugin.clone(),
@@ -124,7 +121,7 @@ pub fn run(
 }
 
 struct SourceRun<'a> {
-    context: &'a WorkerContext,
+    context: &'a Worker,
     spec: &'a TaskSpec,
     reporter: &'a TaskReporter,
     task: &'a mut SourceTaskInstance,
@@ -345,8 +342,8 @@ impl SourceRun<'_> {
 
 /// An idempotent, `acks=all` producer for one task, with worker and connector overrides.
 fn producer(
-    context: &WorkerContext,
-    connector_config: &ConfigMap,
+    context: &Worker,
+    keys: &ConnectorKeys,
     reports: Sender<Delivery>,
 ) -> Result<ThreadedProducer<DeliveryForwarder>, String> {
     let mut config = context.config.kafka_client();
@@ -358,10 +355,8 @@ fn producer(
     for (key, value) in &context.config.producer_overrides {
         config.set(key, value);
     }
-    for (key, value) in connector_config {
-        if let Some(setting) = key.strip_prefix("producer.override.") {
-            config.set(setting, value);
-        }
+    for (key, value) in &keys.producer_overrides {
+        config.set(key, value);
     }
     config
         .create_with_context(DeliveryForwarder {

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use ferry_api::ConfigMap;
 
 use super::control::{TaskControl, TaskTarget};
-use super::WorkerContext;
-use crate::herder::status::State;
+use super::Worker;
+use crate::status::State;
+use crate::config::ConnectorKeys;
 use crate::metrics::TaskMetrics;
 use crate::plugins::{ConnectorType, Plugin};
 
@@ -25,16 +26,16 @@ pub struct TaskSpec {
     pub task: u32,
     /// The connector's plugin.
     pub plugin: Arc<Plugin>,
-    /// The connector's configuration, config providers resolved (runtime keys: converters,
-    /// topics, errors.*, overrides).
-    pub connector_config: ConfigMap,
+    /// The runtime keys of the connector's configuration (converters, topics, errors.*,
+    /// overrides), parsed once, config providers resolved.
+    pub keys: ConnectorKeys,
     /// The task's configuration from the connector, config providers resolved.
     pub task_config: ConfigMap,
 }
 
 /// What a running task reports while it runs.
 pub struct TaskReporter {
-    context: Arc<WorkerContext>,
+    context: Arc<Worker>,
     /// The connector's name.
     pub connector: String,
     task: u32,
@@ -86,7 +87,7 @@ impl TaskHandle {
 }
 
 /// Starts a task thread in `target` state.
-pub fn spawn(context: Arc<WorkerContext>, spec: TaskSpec, target: TaskTarget) -> TaskHandle {
+pub fn spawn(context: Arc<Worker>, spec: TaskSpec, target: TaskTarget) -> TaskHandle {
     let control = Arc::new(TaskControl::new(target));
     let thread_control = control.clone();
     let name = format!("task-{}-{}", spec.connector, spec.task);
@@ -100,7 +101,7 @@ pub fn spawn(context: Arc<WorkerContext>, spec: TaskSpec, target: TaskTarget) ->
     }
 }
 
-fn run_with_restarts(context: Arc<WorkerContext>, spec: TaskSpec, control: Arc<TaskControl>) {
+fn run_with_restarts(context: Arc<Worker>, spec: TaskSpec, control: Arc<TaskControl>) {
     let span = tracing::info_span!("task", connector = %spec.connector, task = spec.task);
     let _entered = span.enter();
     let reporter = TaskReporter {
@@ -116,6 +117,7 @@ fn run_with_restarts(context: Arc<WorkerContext>, spec: TaskSpec, control: Arc<T
         let outcome = match spec.plugin.kind {
             ConnectorType::Source => super::source::run(&context, &spec, &control, &reporter),
             ConnectorType::Sink => super::sink::run(&context, &spec, &control, &reporter),
+            ConnectorType::Unknown => Err("the connector's plugin is not loaded".to_string()),
         };
         let Err(trace) = outcome else {
             tracing::info!("task stopped");

@@ -25,6 +25,29 @@ pub enum State {
     Restarting,
 }
 
+/// Where a connector should be, as set over REST (Kafka Connect's target states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TargetState {
+    /// Tasks run.
+    Running,
+    /// Tasks exist but move nothing.
+    Paused,
+    /// Connector and tasks shut down; the config is kept.
+    Stopped,
+}
+
+impl TargetState {
+    /// The state a running connector in this target reports.
+    pub fn connector_state(self) -> State {
+        match self {
+            TargetState::Running => State::Running,
+            TargetState::Paused => State::Paused,
+            TargetState::Stopped => State::Stopped,
+        }
+    }
+}
+
 /// One connector's or task's status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceStatus {
@@ -113,7 +136,7 @@ impl StatusBoard {
                     .entry(name.to_string())
                     .and_modify(|s| s.connector = instance.clone())
                     .or_insert(ConnectorStatus {
-                        kind: ConnectorType::Source,
+                        kind: ConnectorType::Unknown,
                         connector: instance,
                         tasks: BTreeMap::new(),
                     });
@@ -143,7 +166,7 @@ impl StatusBoard {
         statuses
             .entry(name.to_string())
             .or_insert_with(|| ConnectorStatus {
-                kind: ConnectorType::Source,
+                kind: ConnectorType::Unknown,
                 connector: InstanceStatus {
                     state: State::Unassigned,
                     worker_id: worker_id.to_string(),

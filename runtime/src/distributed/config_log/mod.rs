@@ -1,7 +1,6 @@
 //! The config topic: the cluster's write-ahead log of connector configs, task configs, target
-//! states, restart requests and the leader's assignment, in Kafka Connect's key layout
-//! (`connector-<n>`, `task-<n>-<i>`, `commit-<n>`, `target-state-<n>`, `restart-connector-<n>`)
-//! plus `restart-task-<n>-<i>` and `ferry-assignment`.
+//! states, restart requests and the leader's assignment. Its records are `record::ConfigRecord`
+//! (the only place that knows their keys and values); this module reads and appends them.
 //!
 //! Every worker reads the whole log and keeps the same view of it; any worker may append
 //! (the single partition orders all writes, so every worker sees the same last word).
@@ -14,13 +13,14 @@ use ferry_api::ConfigMap;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use serde_json::{json, Value};
+use serde_json::Value;
+
+mod record;
+
+pub use record::{ConfigRecord, ASSIGNMENT_KEY};
 
 use super::assignment::Assignment;
-use crate::herder::connector::TargetState;
-
-/// Key of the leader's assignment record.
-pub const ASSIGNMENT_KEY: &str = "ferry-assignment";
+use crate::status::TargetState;
 
 /// One connector as the log defines it.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,133 +61,90 @@ pub struct ClusterView {
     pub next_offset: i64,
 }
 
-fn properties(value: &Value) -> Option<ConfigMap> {
-    value["properties"].as_object().map(|props| {
-        props
-            .iter()
-            .map(|(k, v)| {
-                let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                (k.clone(), text)
-            })
-            .collect()
-    })
-}
-
-/// Kafka Connect writes `STARTED` where our REST API says RUNNING.
-fn target_from_log(state: &str) -> Option<TargetState> {
-    match state {
-        "STARTED" => Some(TargetState::Running),
-        "PAUSED" => Some(TargetState::Paused),
-        "STOPPED" => Some(TargetState::Stopped),
-        _ => None,
-    }
-}
-
-/// The log value for a target state.
-pub fn target_record(target: TargetState) -> Value {
-    let state = match target {
-        TargetState::Running => "STARTED",
-        TargetState::Paused => "PAUSED",
-        TargetState::Stopped => "STOPPED",
-    };
-    json!({ "state": state })
-}
-
-/// The log value for a connector or task config.
-pub fn properties_record(config: &ConfigMap) -> Value {
-    json!({ "properties": config })
-}
-
-/// `<name>-<i>` → (name, i).
-fn split_task(rest: &str) -> Option<(&str, u32)> {
-    let (name, task) = rest.rsplit_once('-')?;
-    Some((name, task.parse().ok()?))
-}
-
 impl ClusterView {
     /// Applies one record; returns a restart request when it is one.
-    pub fn apply(&mut self, key: &str, value: Option<&Value>) -> Option<RestartRequest> {
-        if let Some(name) = key.strip_prefix("connector-") {
-            match value.and_then(properties) {
-                Some(config) => {
-                    let target = self
-                        .targets
-                        .get(name)
-                        .copied()
-                        .unwrap_or(TargetState::Running);
-                    self.connectors
-                        .entry(name.to_string())
-                        .and_modify(|c| c.config = config.clone())
-                        .or_insert(ConnectorState {
-                            config,
-                            target,
-                            tasks: Vec::new(),
-                        });
-                }
-                None => {
-                    self.connectors.remove(name);
-                    self.targets.remove(name);
-                    self.pending_tasks.remove(name);
-                }
+    pub fn apply(&mut self, record: ConfigRecord) -> Option<RestartRequest> {
+        match record {
+            ConfigRecord::Connector {
+                name,
+                config: Some(config),
+            } => {
+                let target = self
+                    .targets
+                    .get(&name)
+                    .copied()
+                    .unwrap_or(TargetState::Running);
+                self.connectors
+                    .entry(name)
+                    .and_modify(|c| c.config = config.clone())
+                    .or_insert(ConnectorState {
+                        config,
+                        target,
+                        tasks: Vec::new(),
+                    });
             }
-        } else if let Some(name) = key.strip_prefix("target-state-") {
-            match value
-                .and_then(|v| v["state"].as_str())
-                .and_then(target_from_log)
-            {
-                Some(target) => {
-                    self.targets.insert(name.to_string(), target);
-                    if let Some(connector) = self.connectors.get_mut(name) {
-                        connector.target = target;
-                    }
-                }
-                None => {
-                    self.targets.remove(name);
-                }
+            ConfigRecord::Connector { name, config: None } => {
+                self.connectors.remove(&name);
+                self.targets.remove(&name);
+                self.pending_tasks.remove(&name);
             }
-        } else if let Some((name, task)) = key.strip_prefix("task-").and_then(split_task) {
-            let pending = self.pending_tasks.entry(name.to_string()).or_default();
-            match value.and_then(properties) {
-                Some(config) => pending.insert(task, config),
-                None => pending.remove(&task),
-            };
-        } else if let Some(name) = key.strip_prefix("commit-") {
-            let count = value.and_then(|v| v["tasks"].as_u64())? as u32;
-            let pending = self.pending_tasks.remove(name).unwrap_or_default();
-            let tasks: Option<Vec<ConfigMap>> =
-                (0..count).map(|i| pending.get(&i).cloned()).collect();
-            match (self.connectors.get_mut(name), tasks) {
-                (Some(connector), Some(tasks)) => connector.tasks = tasks,
-                (Some(_), None) => {
-                    tracing::warn!(
+            ConfigRecord::Target {
+                name,
+                target: Some(target),
+            } => {
+                if let Some(connector) = self.connectors.get_mut(&name) {
+                    connector.target = target;
+                }
+                self.targets.insert(name, target);
+            }
+            ConfigRecord::Target { name, target: None } => {
+                self.targets.remove(&name);
+            }
+            ConfigRecord::Task { name, task, config } => {
+                let pending = self.pending_tasks.entry(name).or_default();
+                match config {
+                    Some(config) => pending.insert(task, config),
+                    None => pending.remove(&task),
+                };
+            }
+            ConfigRecord::Commit { tasks: None, .. } => {}
+            ConfigRecord::Commit {
+                name,
+                tasks: Some(count),
+            } => {
+                let pending = self.pending_tasks.remove(&name).unwrap_or_default();
+                let tasks: Option<Vec<ConfigMap>> =
+                    (0..count).map(|i| pending.get(&i).cloned()).collect();
+                match (self.connectors.get_mut(&name), tasks) {
+                    (Some(connector), Some(tasks)) => connector.tasks = tasks,
+                    (Some(_), None) => tracing::warn!(
                         connector = name,
                         "ignoring a task commit with missing task configs"
-                    )
+                    ),
+                    _ => {}
                 }
-                _ => {}
             }
-        } else if let Some(name) = key.strip_prefix("restart-connector-") {
-            let value = value?;
-            return Some(RestartRequest {
-                connector: name.to_string(),
-                task: None,
-                include_tasks: value["include-tasks"].as_bool().unwrap_or(false),
-                only_failed: value["only-failed"].as_bool().unwrap_or(false),
-            });
-        } else if let Some((name, task)) = key.strip_prefix("restart-task-").and_then(split_task) {
-            value?;
-            return Some(RestartRequest {
-                connector: name.to_string(),
-                task: Some(task),
-                include_tasks: false,
-                only_failed: false,
-            });
-        } else if key == ASSIGNMENT_KEY {
-            match value.map(|v| serde_json::from_value::<Assignment>(v.clone())) {
-                Some(Ok(assignment)) => self.assignment = assignment,
-                Some(Err(error)) => tracing::warn!(%error, "ignoring an unreadable assignment"),
-                None => {}
+            ConfigRecord::RestartConnector {
+                name,
+                include_tasks,
+                only_failed,
+            } => {
+                return Some(RestartRequest {
+                    connector: name,
+                    task: None,
+                    include_tasks,
+                    only_failed,
+                })
             }
+            ConfigRecord::RestartTask { name, task } => {
+                return Some(RestartRequest {
+                    connector: name,
+                    task: Some(task),
+                    include_tasks: false,
+                    only_failed: false,
+                })
+            }
+            ConfigRecord::Assignment(assignment) => self.assignment = assignment,
         }
         None
     }
@@ -321,7 +278,7 @@ impl ConfigLog {
 
     /// Appends records in order (blocking, not from async code) and waits until this worker
     /// has read them back, so a read right after a write shows it.
-    pub fn append(&self, records: Vec<(String, Option<Value>)>) -> Result<(), String> {
+    pub fn append(&self, records: Vec<ConfigRecord>) -> Result<(), String> {
         let last = self.send_all(&self.producer, records)?;
         self.wait_until_read(last, Duration::from_secs(30))
     }
@@ -349,7 +306,7 @@ impl ConfigLog {
     pub fn append_as_leader(
         &self,
         writer: &LeaderWriter,
-        records: Vec<(String, Option<Value>)>,
+        records: Vec<ConfigRecord>,
     ) -> Result<(), String> {
         let producer = &writer.producer;
         producer
@@ -373,14 +330,15 @@ impl ConfigLog {
     fn send_all(
         &self,
         producer: &FutureProducer,
-        records: Vec<(String, Option<Value>)>,
+        records: Vec<ConfigRecord>,
     ) -> Result<i64, String> {
         let topic = self.topic.clone();
         let producer = producer.clone();
         self.runtime.block_on(async move {
             let mut last = -1;
-            for (key, value) in records {
-                let payload = value.map(|v| v.to_string());
+            for record in records {
+                let key = record.key();
+                let payload = record.value().map(|v| v.to_string());
                 let mut record = FutureRecord::to(&topic).key(&key).partition(0);
                 if let Some(payload) = &payload {
                     record = record.payload(payload);
@@ -461,7 +419,8 @@ fn follow(
                     }
                     None => None,
                 };
-                let restart = state.view.apply(&key, value.as_ref());
+                let restart = ConfigRecord::parse(&key, value.as_ref())
+                    .and_then(|record| state.view.apply(record));
                 if let Some(restart) = restart.filter(|_| message.offset() >= initial_end) {
                     state.restarts.push_back(restart);
                 }
@@ -482,50 +441,72 @@ fn follow(
 mod tests {
     use super::*;
 
-    fn config(pairs: &[(&str, &str)]) -> Value {
-        let map: ConfigMap = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        properties_record(&map)
+    fn connector(name: &str, pairs: &[(&str, &str)]) -> ConfigRecord {
+        ConfigRecord::Connector {
+            name: name.into(),
+            config: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn target(name: &str, target: Option<TargetState>) -> ConfigRecord {
+        ConfigRecord::Target {
+            name: name.into(),
+            target,
+        }
     }
 
     #[test]
     fn task_configs_take_effect_on_commit() {
         let mut view = ClusterView::default();
-        view.apply("connector-a-b", Some(&config(&[("tasks.max", "2")])));
-        view.apply("task-a-b-0", Some(&config(&[("t", "0")])));
-        view.apply("task-a-b-1", Some(&config(&[("t", "1")])));
+        view.apply(connector("a-b", &[("tasks.max", "2")]));
+        let tasks = [
+            [("t".to_string(), "0".to_string())].into(),
+            [("t".to_string(), "1".to_string())].into(),
+        ];
+        let mut records = ConfigRecord::task_set("a-b", &tasks);
+        let commit = records.pop().unwrap();
+        for record in records {
+            view.apply(record);
+        }
         assert!(view.connectors["a-b"].tasks.is_empty());
-        view.apply("commit-a-b", Some(&json!({"tasks": 2})));
+        view.apply(commit);
         assert_eq!(view.connectors["a-b"].tasks.len(), 2);
         assert_eq!(view.connectors["a-b"].tasks[1]["t"], "1");
-        view.apply("commit-a-b", Some(&json!({"tasks": 0})));
+        for record in ConfigRecord::task_set("a-b", &[]) {
+            view.apply(record);
+        }
         assert!(view.connectors["a-b"].tasks.is_empty());
     }
 
     #[test]
     fn target_states_and_deletion() {
         let mut view = ClusterView::default();
-        view.apply("target-state-x", Some(&target_record(TargetState::Paused)));
-        view.apply("connector-x", Some(&config(&[])));
+        view.apply(target("x", Some(TargetState::Paused)));
+        view.apply(connector("x", &[]));
         assert_eq!(view.connectors["x"].target, TargetState::Paused);
-        view.apply("target-state-x", Some(&json!({"state": "STARTED"})));
+        view.apply(target("x", Some(TargetState::Running)));
         assert_eq!(view.connectors["x"].target, TargetState::Running);
-        view.apply("connector-x", None);
-        view.apply("target-state-x", None);
+        for record in ConfigRecord::deletion("x", 0) {
+            view.apply(record);
+        }
         assert!(view.connectors.is_empty());
-        view.apply("connector-x", Some(&config(&[])));
+        view.apply(connector("x", &[]));
         assert_eq!(view.connectors["x"].target, TargetState::Running);
     }
 
     #[test]
     fn restart_requests_are_returned() {
         let mut view = ClusterView::default();
-        let request = view.apply(
-            "restart-connector-x",
-            Some(&json!({"include-tasks": true, "only-failed": false})),
-        );
+        let request = view.apply(ConfigRecord::RestartConnector {
+            name: "x".into(),
+            include_tasks: true,
+            only_failed: false,
+        });
         assert_eq!(
             request,
             Some(RestartRequest {
@@ -535,7 +516,10 @@ mod tests {
                 only_failed: false
             })
         );
-        let request = view.apply("restart-task-x-y-3", Some(&json!({})));
+        let request = view.apply(ConfigRecord::RestartTask {
+            name: "x-y".into(),
+            task: 3,
+        });
         assert_eq!(request.unwrap().task, Some(3));
     }
 }

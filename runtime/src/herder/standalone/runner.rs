@@ -1,6 +1,8 @@
-//! One connector's thread: owns the connector instance and its task threads, and applies the
-//! herder's commands in order. Plugin code runs here and on task threads, never on the REST
-//! runtime, so a connector that hangs in `start` delays only itself.
+//! One standalone connector's thread: holds the connector's instance and its task threads
+//! and applies the herder's commands in order. It asks the worker for everything that runs
+//! connector code, so each connector call is bounded by `connector.call.timeout.ms`: a
+//! connector that hangs in `start` is FAILED after that long, and a DELETE queued behind it
+//! is answered.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -8,67 +10,10 @@ use std::thread::JoinHandle;
 
 use ferry_api::ConfigMap;
 
-use super::status::State;
-use crate::config::resolve_config;
-use crate::plugins::{ConnectorEvents, ConnectorInstance, Plugin};
-use crate::worker::control::TaskTarget;
-use crate::worker::task::{self, TaskHandle, TaskSpec};
-use crate::worker::WorkerContext;
-
-/// Where a connector should be, as set over REST.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum TargetState {
-    /// Tasks run.
-    Running,
-    /// Tasks exist but move nothing.
-    Paused,
-    /// Connector and tasks shut down; the config is kept.
-    Stopped,
-}
-
-impl TargetState {
-    pub(crate) fn task_target(self) -> TaskTarget {
-        match self {
-            TargetState::Running => TaskTarget::Running,
-            TargetState::Paused => TaskTarget::Paused,
-            TargetState::Stopped => TaskTarget::Stopping,
-        }
-    }
-
-    pub(crate) fn connector_state(self) -> State {
-        match self {
-            TargetState::Running => State::Running,
-            TargetState::Paused => State::Paused,
-            TargetState::Stopped => State::Stopped,
-        }
-    }
-}
-
-/// `tasks.max` of a connector config (validated before; at least 1).
-pub(crate) fn max_tasks(config: &ConfigMap) -> u32 {
-    config
-        .get("tasks.max")
-        .and_then(|t| t.trim().parse::<u32>().ok())
-        .unwrap_or(1)
-        .max(1)
-}
-
-/// A started connector instance for a stored config (references resolved for it only), or
-/// the trace to report.
-pub(crate) fn start_instance(
-    plugin: Arc<Plugin>,
-    name: &str,
-    events: Arc<dyn ConnectorEvents>,
-    config: &ConfigMap,
-) -> Result<ConnectorInstance, String> {
-    let config = resolve_config(config)?;
-    let mut instance = ConnectorInstance::new(plugin, name, events).map_err(|e| e.to_string())?;
-    instance
-        .start(&config)
-        .map_err(|e| format!("connector start failed: {e}"))?;
-    Ok(instance)
-}
+use crate::config::ConnectorKeys;
+use crate::plugins::{ConnectorEvents, Plugin};
+use crate::status::{State, TargetState};
+use crate::worker::{ConnectorHandle, TaskHandle, TaskSpec, Worker};
 
 /// What the herder asks of a connector thread.
 pub enum Command {
@@ -95,23 +40,22 @@ pub enum Command {
 
 /// What REST reads of a running connector besides its status.
 #[derive(Debug, Default, Clone)]
-pub struct ConnectorView {
+struct ConnectorView {
     /// Task configurations as the connector produced them (config references unresolved).
-    pub task_configs: Vec<ConfigMap>,
+    task_configs: Vec<ConfigMap>,
 }
 
 /// Handle on a connector thread.
 pub struct ConnectorRunner {
     commands: Sender<Command>,
     thread: Option<JoinHandle<()>>,
-    /// What REST shows.
-    pub view: Arc<Mutex<ConnectorView>>,
+    view: Arc<Mutex<ConnectorView>>,
 }
 
 impl ConnectorRunner {
     /// Starts the thread for connector `name` and configures it.
     pub fn start(
-        context: Arc<WorkerContext>,
+        context: Arc<Worker>,
         name: String,
         plugin: Arc<Plugin>,
         config: ConfigMap,
@@ -143,6 +87,15 @@ impl ConnectorRunner {
         };
         runner.send(Command::Configure(config));
         runner
+    }
+
+    /// The task configs the connector produced last (config references unresolved).
+    pub fn task_configs(&self) -> Vec<ConfigMap> {
+        self.view
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .task_configs
+            .clone()
     }
 
     /// Queues a command; the thread applies commands in order.
@@ -181,13 +134,13 @@ impl ConnectorEvents for EventsToCommands {
 }
 
 struct ConnectorThread {
-    context: Arc<WorkerContext>,
+    context: Arc<Worker>,
     name: String,
     plugin: Arc<Plugin>,
     /// The configuration as stored (references unresolved).
     config: ConfigMap,
     target: TargetState,
-    instance: Option<ConnectorInstance>,
+    instance: Option<ConnectorHandle>,
     tasks: Vec<Option<TaskHandle>>,
     task_specs: Vec<TaskSpec>,
     view: Arc<Mutex<ConnectorView>>,
@@ -248,7 +201,7 @@ impl ConnectorThread {
     }
 
     fn start_connector(&mut self) -> bool {
-        let outcome = start_instance(
+        let outcome = self.context.start_connector(
             self.plugin.clone(),
             &self.name,
             self.events.clone(),
@@ -261,9 +214,9 @@ impl ConnectorThread {
                 tracing::info!("connector started");
                 true
             }
-            Err(trace) => {
-                tracing::error!(%trace, "connector failed to start");
-                self.set_state(State::Failed, Some(trace));
+            Err(error) => {
+                tracing::error!(%error, "connector failed to start");
+                self.set_state(State::Failed, Some(error.to_string()));
                 false
             }
         }
@@ -273,21 +226,24 @@ impl ConnectorThread {
         let Some(instance) = self.instance.as_mut() else {
             return;
         };
-        let max_tasks = max_tasks(&self.config);
-        let generated = instance.task_configs(max_tasks).map_err(|e| e.to_string());
+        let keys = ConnectorKeys::parse_stored(&self.config, self.plugin.kind);
+        let generated = keys.and_then(|keys| {
+            instance
+                .task_configs(keys.tasks_max)
+                .map_err(|e| e.to_string())
+        });
         let outcome = generated.and_then(|configs| {
-            let connector_config = resolve_config(&self.config)?;
             let specs = configs
                 .iter()
                 .enumerate()
                 .map(|(id, task_config)| {
-                    Ok(TaskSpec {
-                        connector: self.name.clone(),
-                        task: id as u32,
-                        plugin: self.plugin.clone(),
-                        connector_config: connector_config.clone(),
-                        task_config: resolve_config(task_config)?,
-                    })
+                    self.context.task_spec(
+                        &self.name,
+                        id as u32,
+                        self.plugin.clone(),
+                        &self.config,
+                        task_config,
+                    )
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             Ok((configs, specs))
@@ -311,11 +267,8 @@ impl ConnectorThread {
             self.context
                 .status
                 .set_task(&self.name, spec.task, State::Unassigned, None);
-            self.tasks.push(Some(task::spawn(
-                self.context.clone(),
-                spec.clone(),
-                self.target.task_target(),
-            )));
+            self.tasks
+                .push(Some(self.context.start_task(spec.clone(), self.target)));
         }
         tracing::info!(tasks = specs.len(), "tasks started");
         self.task_specs = specs;
@@ -323,28 +276,15 @@ impl ConnectorThread {
 
     /// Stops every task (in parallel, each within the graceful timeout).
     fn stop_tasks(&mut self) {
-        let timeout = self.context.config.task_shutdown_graceful_timeout;
-        for task in self.tasks.iter().flatten() {
-            task.set_target(TaskTarget::Stopping);
-        }
-        let stopping: Vec<_> = self
-            .tasks
-            .drain(..)
-            .flatten()
-            .map(|task| std::thread::spawn(move || task.stop(timeout)))
-            .collect();
-        for handle in stopping {
-            let _ = handle.join();
-        }
+        let tasks = self.tasks.drain(..).flatten().collect();
+        self.context.stop_tasks(tasks);
         self.task_specs.clear();
         self.context.status.remove_tasks_from(&self.name, 0);
     }
 
     fn stop_connector(&mut self) {
-        if let Some(mut instance) = self.instance.take() {
-            if let Err(error) = instance.stop() {
-                tracing::warn!(%error, "connector stop failed");
-            }
+        if let Some(instance) = self.instance.take() {
+            self.context.stop_connector(&self.name, instance);
         }
     }
 
@@ -420,12 +360,12 @@ impl ConnectorThread {
             return;
         };
         if let Some(task) = self.tasks.get_mut(index).and_then(Option::take) {
-            task.stop(self.context.config.task_shutdown_graceful_timeout);
+            self.context.stop_tasks(vec![task]);
         }
         self.context
             .status
             .set_task(&self.name, id, State::Restarting, None);
-        let handle = task::spawn(self.context.clone(), spec, self.target.task_target());
+        let handle = self.context.start_task(spec, self.target);
         if let Some(slot) = self.tasks.get_mut(index) {
             *slot = Some(handle);
         }
