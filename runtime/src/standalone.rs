@@ -28,7 +28,8 @@ pub async fn run(
         Box::new(store),
     ));
     let starter = herder.clone();
-    let problems = tokio::task::spawn_blocking(move || starter.start_connectors(connectors)).await?;
+    let problems =
+        tokio::task::spawn_blocking(move || starter.start_connectors(connectors)).await?;
     for problem in problems {
         tracing::error!("{problem}");
     }

@@ -704,3 +704,114 @@ fn a_bad_worker_config_names_the_key() {
         "{log}"
     );
 }
+
+#[test]
+fn a_connector_hanging_in_start_is_failed_in_time_and_delete_answers() {
+    const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+    let setup = WorkerSetup::new(
+        &[SEQUENCE, "ferry_test_panicking_source"],
+        "connector.call.timeout.ms: 2000",
+    );
+    let worker = setup.start();
+    let topic = unique("hanging");
+    let stuck = |name: &str| {
+        json!({"name": name, "config": {
+            "connector.class": "PanickingSource",
+            "kafka.topic": topic,
+            "hang.in.start.ms": "60000",
+        }})
+    };
+    let created = Instant::now();
+    assert_eq!(
+        worker
+            .call("POST", "/connectors", Some(&stuck("stuck")))
+            .status,
+        201
+    );
+    let status = worker.wait_for("/connectors/stuck/status", WAIT, |s| {
+        s["connector"]["state"] == "FAILED"
+    });
+    let failed_after = created.elapsed();
+    assert!(
+        failed_after <= CALL_TIMEOUT + Duration::from_secs(2),
+        "FAILED only after {failed_after:?}"
+    );
+    let trace = status["connector"]["trace"].as_str().unwrap_or_default();
+    assert!(
+        trace.contains("connector start did not return")
+            && trace.contains("connector.call.timeout.ms"),
+        "{trace}"
+    );
+    let deleted = Instant::now();
+    assert_eq!(worker.call("DELETE", "/connectors/stuck", None).status, 204);
+    assert!(
+        deleted.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        deleted.elapsed()
+    );
+
+    // A DELETE that arrives while `start` still hangs waits for the bound, not for the plugin.
+    assert_eq!(
+        worker
+            .call("POST", "/connectors", Some(&stuck("stuck-2")))
+            .status,
+        201
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let deleted = Instant::now();
+    assert_eq!(
+        worker.call("DELETE", "/connectors/stuck-2", None).status,
+        204
+    );
+    assert!(
+        deleted.elapsed() <= CALL_TIMEOUT + Duration::from_secs(2),
+        "DELETE took {:?}",
+        deleted.elapsed()
+    );
+    assert_eq!(worker.call("GET", "/connectors", None).json(), json!([]));
+
+    // The worker goes on: a healthy connector runs.
+    let healthy = sequence_connector("healthy", &unique("numbers"), 1, 10, 0);
+    assert_eq!(
+        worker.call("POST", "/connectors", Some(&healthy)).status,
+        201
+    );
+    worker.wait_for("/connectors/healthy/status", WAIT, |s| running(s, 1));
+}
+
+#[test]
+fn a_write_that_cannot_be_persisted_is_refused_and_changes_nothing() {
+    let setup = WorkerSetup::new(&[SEQUENCE], "");
+    let worker = setup.start();
+    let topic = unique("numbers");
+    let first = sequence_connector("kept", &topic, 1, 10, 0);
+    assert_eq!(worker.call("POST", "/connectors", Some(&first)).status, 201);
+    // The state file is replaced through connectors.json.tmp; a directory there makes every
+    // write fail, as a full or read-only disk would (root ignores permission bits).
+    std::fs::create_dir(setup.dir.path().join("state").join("connectors.json.tmp")).unwrap();
+
+    let refused = worker.call(
+        "POST",
+        "/connectors",
+        Some(&sequence_connector("lost", &topic, 1, 10, 0)),
+    );
+    assert_eq!(refused.status, 500, "{}", refused.body);
+    assert_eq!(refused.json()["error_code"], 500);
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("connectors.json")),
+        "{}",
+        refused.body
+    );
+    assert_eq!(worker.call("GET", "/connectors/lost", None).status, 404);
+    let paused = worker.call("PUT", "/connectors/kept/pause", None);
+    assert_eq!(paused.status, 500, "{}", paused.body);
+    let deleted = worker.call("DELETE", "/connectors/kept", None);
+    assert_eq!(deleted.status, 500, "{}", deleted.body);
+    worker.wait_for("/connectors/kept/status", WAIT, |s| running(s, 1));
+    assert_eq!(
+        worker.call("GET", "/connectors", None).json(),
+        json!(["kept"])
+    );
+}

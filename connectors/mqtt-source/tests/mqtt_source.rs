@@ -13,8 +13,8 @@ use ferry_api::serde_json;
 use ferry_api::ConnectError;
 use ferry_runtime::plugins::{PolledRecord, SourceTaskInstance};
 use support::{
-    commit, config, poll_error, poll_records, publish, start, unique, wait_until_subscribed,
-    RecordExt, Services,
+    commit, config, poll_error, poll_records, publish, start, unique, wait_for_log_line,
+    wait_until_subscribed, RecordExt, Services,
 };
 
 const WITHIN: Duration = Duration::from_secs(30);
@@ -364,6 +364,17 @@ fn tls_without_verification_when_asked() {
         ("mqtt.server.uri", s.uri("mqtts", s.mqtts_port)),
         ("mqtt.ssl.insecure.skip.verify", "true".into()),
     ]);
+    // The only difference an operator sees: the warning at every connect.
+    let port = format!(":{}", s.mqtts_port);
+    wait_for_log_line(
+        &[
+            "WARN",
+            "INSECURE",
+            "mqtt.ssl.insecure.skip.verify=true",
+            &port,
+        ],
+        WITHIN,
+    );
 }
 
 #[test]

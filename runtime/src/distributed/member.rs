@@ -455,7 +455,10 @@ impl Member {
             name: name.to_string(),
             events: Mutex::new(self.events.clone()),
         });
-        match self.context.start_connector(plugin, name, callbacks, config) {
+        match self
+            .context
+            .start_connector(plugin, name, callbacks, config)
+        {
             Ok(instance) => {
                 tracing::info!(connector = name, "connector started");
                 if let Some(running) = self.connectors.get_mut(name) {

@@ -324,7 +324,8 @@ pub async fn run(
         let topics = &config.cluster;
         let address = worker.id().to_string();
         check_single_partition(&config, &topics.config_storage_topic)?;
-        let statuses = StatusLog::open(&client, &topics.status_storage_topic, worker.status.clone())?;
+        let statuses =
+            StatusLog::open(&client, &topics.status_storage_topic, worker.status.clone())?;
         let changed = events.clone();
         let log = Arc::new(ConfigLog::open(
             &client,
@@ -344,9 +345,8 @@ pub async fn run(
         let member = std::thread::Builder::new()
             .name("member".into())
             .spawn(move || {
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    member.run(receiver)
-                }));
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| member.run(receiver)));
                 if outcome.is_err() {
                     // A worker that no longer follows its assignment would keep its tasks
                     // from the others: exit, and let the group hand them over.

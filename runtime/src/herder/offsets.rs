@@ -17,7 +17,9 @@ fn group(name: &str) -> String {
     format!("connect-{name}")
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| HerderError::Internal(e.to_string()))?
@@ -50,18 +52,16 @@ pub async fn read(herder: Arc<dyn Herder>, name: &str) -> Result<Value> {
                 .map_err(|issue| HerderError::BadRequest(issue.to_string()))?;
             let client = worker.config.kafka_client();
             let group = group(name);
-            blocking(move || {
-                group_offsets::read(&client, &group, &subscription).map_err(kafka)
-            })
-            .await?
-            .into_iter()
-            .map(|(topic, partition, offset)| {
-                json!({
-                    "partition": {"kafka_topic": topic, "kafka_partition": partition},
-                    "offset": {"kafka_offset": offset}
+            blocking(move || group_offsets::read(&client, &group, &subscription).map_err(kafka))
+                .await?
+                .into_iter()
+                .map(|(topic, partition, offset)| {
+                    json!({
+                        "partition": {"kafka_topic": topic, "kafka_partition": partition},
+                        "offset": {"kafka_offset": offset}
+                    })
                 })
-            })
-            .collect()
+                .collect()
         }
         ConnectorType::Unknown => return Err(plugin_missing(name)),
     };
@@ -119,9 +119,10 @@ pub async fn alter(herder: Arc<dyn Herder>, name: &str, body: Value) -> Result<V
 }
 
 fn source_offset(entry: &Value) -> Result<SourceOffset> {
-    let partition = entry["partition"].as_object().cloned().ok_or_else(|| {
-        HerderError::BadRequest("each entry needs a \"partition\" object".into())
-    })?;
+    let partition = entry["partition"]
+        .as_object()
+        .cloned()
+        .ok_or_else(|| HerderError::BadRequest("each entry needs a \"partition\" object".into()))?;
     let offset = match &entry["offset"] {
         Value::Null => Default::default(),
         Value::Object(o) => o.clone(),

@@ -45,7 +45,6 @@ impl ConnectorFileStore {
             path: state_dir.join("connectors.json"),
         })
     }
-
 }
 
 impl ConnectorStore for ConnectorFileStore {

@@ -30,7 +30,11 @@ fn partitions(
         .fetch_metadata(None, TIMEOUT)
         .map_err(|e| format!("cannot read topic metadata: {e}"))?;
     let mut list = TopicPartitionList::new();
-    for topic in metadata.topics().iter().filter(|t| subscription.covers(t.name())) {
+    for topic in metadata
+        .topics()
+        .iter()
+        .filter(|t| subscription.covers(t.name()))
+    {
         for partition in topic.partitions() {
             list.add_partition(topic.name(), partition.id());
         }

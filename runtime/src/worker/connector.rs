@@ -80,9 +80,8 @@ impl ConnectorHandle {
         let spawned = std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || {
-                let created = ConnectorInstance::new(plugin, &name, events).and_then(|mut instance| {
-                    instance.start(&config).map(|()| instance)
-                });
+                let created = ConnectorInstance::new(plugin, &name, events)
+                    .and_then(|mut instance| instance.start(&config).map(|()| instance));
                 match created {
                     Ok(instance) => {
                         let _ = started.send(Ok(()));

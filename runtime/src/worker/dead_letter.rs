@@ -56,12 +56,7 @@ impl DeadLetterQueue {
     }
 
     /// Writes one record with the reason, and waits for Kafka's acknowledgement.
-    pub fn write(
-        &self,
-        context: &Worker,
-        record: &Errant<'_>,
-        reason: &str,
-    ) -> Result<(), String> {
+    pub fn write(&self, context: &Worker, record: &Errant<'_>, reason: &str) -> Result<(), String> {
         let partition = record.partition.to_string();
         let offset = record.offset.to_string();
         let task = self.task.to_string();

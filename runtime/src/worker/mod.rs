@@ -20,9 +20,9 @@ use std::time::Duration;
 use ferry_api::ConfigMap;
 
 use crate::config::{resolve_config, ConnectorKeys, WorkerConfig};
-use crate::status::StatusBoard;
 use crate::metrics::Metrics;
 use crate::plugins::{ConnectorEvents, Plugin, PluginRegistry};
+use crate::status::StatusBoard;
 use crate::store::OffsetStore;
 
 /// What this worker process has: its config, plugins, stores and boards.
@@ -77,7 +77,13 @@ impl Worker {
         events: Arc<dyn ConnectorEvents>,
         config: &ConfigMap,
     ) -> Result<ConnectorHandle, ConnectorCallError> {
-        ConnectorHandle::start(plugin, name, events, config, self.config.connector_call_timeout)
+        ConnectorHandle::start(
+            plugin,
+            name,
+            events,
+            config,
+            self.config.connector_call_timeout,
+        )
     }
 
     /// Stops a connector instance, logging what went wrong (a stop that fails or hangs leaves

@@ -18,13 +18,13 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::control::{TaskControl, TaskTarget};
 use super::converter::Converter;
-use crate::config::connector::ErrorTolerance;
 use super::dead_letter::{DeadLetterQueue, Errant};
 use super::task::{TaskReporter, TaskSpec};
 use super::Worker;
-use crate::status::State;
+use crate::config::connector::ErrorTolerance;
 use crate::metrics::TaskMetrics;
 use crate::plugins::SinkTaskInstance;
+use crate::status::State;
 
 const MAX_BATCH: usize = 500;
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -453,4 +453,3 @@ fn consumer(
         .map_err(|e| format!("cannot subscribe to {topics:?}: {e}"))?;
     Ok(consumer)
 }
-

@@ -19,13 +19,13 @@ use rdkafka::ClientContext;
 
 use super::control::{TaskControl, TaskTarget};
 use super::converter::Converter;
-use crate::config::connector::{ConnectorKeys, ErrorTolerance};
 use super::offset_tracker::OffsetTracker;
 use super::task::{TaskReporter, TaskSpec};
 use super::Worker;
-use crate::status::State;
+use crate::config::connector::{ConnectorKeys, ErrorTolerance};
 use crate::metrics::TaskMetrics;
 use crate::plugins::{PolledRecord, SourceTaskInstance};
+use crate::status::State;
 
 /// Records handed to the producer and not yet acknowledged, per task. Past it the task is not
 /// polled until Kafka catches up: memory stays bounded when Kafka is slow or down.

@@ -9,10 +9,10 @@ use ferry_api::ConfigMap;
 
 use super::control::{TaskControl, TaskTarget};
 use super::Worker;
-use crate::status::State;
 use crate::config::ConnectorKeys;
 use crate::metrics::TaskMetrics;
 use crate::plugins::{ConnectorType, Plugin};
+use crate::status::State;
 
 /// A failure ran for longer than this counts as a fresh start: the backoff resets.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);

@@ -18,11 +18,54 @@ pub fn library() -> PathBuf {
     ferry_testkit::cargo_build(&["-p", "ferry-mqtt-source", "--lib", "--tests"]);
     LOGGING.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
-            .with_test_writer()
+            .with_writer(|| CapturedLog)
+            .with_ansi(false)
             .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string()))
             .try_init();
     });
     ferry_testkit::library("ferry_mqtt_source")
+}
+
+/// Everything logged in this test process (also written to stderr), so tests can check what an
+/// operator would read.
+static LOGGED: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+struct CapturedLog;
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOGGED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_str(&String::from_utf8_lossy(bytes));
+        std::io::stderr().write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Waits until a line containing every one of `parts` was logged; panics after `timeout`,
+/// saying what it waited for.
+pub fn wait_for_log_line(parts: &[&str], timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = LOGGED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lines()
+            .find(|line| parts.iter().all(|p| line.contains(p)))
+            .map(str::to_string);
+        if let Some(line) = found {
+            return line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line containing {parts:?} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The connector, loaded by the worker's plugin loader.

@@ -31,7 +31,9 @@ struct Entry {
 
 impl Entry {
     fn kind(&self) -> ConnectorType {
-        self.plugin.as_ref().map_or(ConnectorType::Unknown, |p| p.kind)
+        self.plugin
+            .as_ref()
+            .map_or(ConnectorType::Unknown, |p| p.kind)
     }
 }
 
@@ -235,7 +237,11 @@ impl Herder for StandaloneHerder {
         let plugin = self.worker.plugin_for(&config);
         let mut connectors = self.lock();
         let Some(entry) = connectors.get(name) else {
-            self.persist_with(&connectors, name, Some((config.clone(), TargetState::Running)))?;
+            self.persist_with(
+                &connectors,
+                name,
+                Some((config.clone(), TargetState::Running)),
+            )?;
             let entry = self.start_entry(name, config, TargetState::Running);
             connectors.insert(name.to_string(), entry);
             return Ok(true);
@@ -249,6 +255,15 @@ impl Herder for StandaloneHerder {
         };
         entry.config = config.clone();
         if let (Some(runner), true) = (&entry.runner, same_plugin) {
+            // Until the connector's thread has restarted it with the new config, say so: a
+            // status read right after this answer must not show the old config's RUNNING.
+            let board = &self.worker.status;
+            if let Some(status) = board.get(name) {
+                board.set_connector(name, status.kind, State::Restarting, None);
+                for task in status.tasks.keys() {
+                    board.set_task(name, *task, State::Restarting, None);
+                }
+            }
             runner.send(Command::Configure(config));
             return Ok(false);
         }
