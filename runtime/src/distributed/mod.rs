@@ -23,7 +23,7 @@ use std::time::Duration;
 use ferry_api::ConfigMap;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use config_log::{ConfigLog, ConfigRecord, ConnectorState};
+use config_log::{ConfigLog, ConfigLogAccess, ConfigRecord, ConnectorState};
 use member::Member;
 use membership::Membership;
 use status_log::StatusLog;
@@ -58,21 +58,41 @@ pub enum Event {
     Shutdown,
 }
 
-/// The distributed herder: the cluster as the REST API sees it from this worker.
-pub struct DistributedHerder {
+/// The distributed herder: the cluster as the REST API sees it from this worker. Reads come
+/// from the config log (and the status board the status topic fills); writes are appended to
+/// the log, and the member thread of every worker acts on them.
+pub struct DistributedHerder<L: ConfigLogAccess = ConfigLog> {
     worker: Arc<Worker>,
-    log: Arc<ConfigLog>,
+    log: Arc<L>,
+    /// The threads that take part in the group; none in unit tests.
+    cluster: Option<ClusterThreads>,
+}
+
+/// A worker's part in the group: its member thread, membership and status log.
+struct ClusterThreads {
     statuses: Arc<StatusLog>,
     events: Sender<Event>,
     member: Mutex<Option<JoinHandle<()>>>,
     membership: Mutex<Option<Membership>>,
 }
 
+impl<L: ConfigLogAccess> DistributedHerder<L> {
+    /// A herder over `log` that takes no part in a group: for tests of what it answers and
+    /// writes.
+    pub fn detached(worker: Arc<Worker>, log: Arc<L>) -> Self {
+        DistributedHerder {
+            worker,
+            log,
+            cluster: None,
+        }
+    }
+}
+
 fn internal(error: String) -> HerderError {
     HerderError::Internal(error)
 }
 
-impl DistributedHerder {
+impl<L: ConfigLogAccess> DistributedHerder<L> {
     fn connector(&self, name: &str) -> Result<ConnectorState> {
         self.log
             .with_view(|view| view.connectors.get(name).cloned())
@@ -94,7 +114,7 @@ impl DistributedHerder {
     }
 }
 
-impl Herder for DistributedHerder {
+impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
     fn worker(&self) -> &Arc<Worker> {
         &self.worker
     }
@@ -241,7 +261,10 @@ impl Herder for DistributedHerder {
 
     /// Leaves the group and stops everything that runs here, reporting it stopped.
     fn shutdown(&self) {
-        let membership = self
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let membership = cluster
             .membership
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -249,14 +272,19 @@ impl Herder for DistributedHerder {
         // Leave first: the others rebalance while this worker stops its tasks, and start each
         // one as soon as this worker reports it stopped.
         let leaving = membership.map(|m| std::thread::spawn(move || m.leave()));
-        let _ = self.events.send(Event::Shutdown);
-        if let Some(member) = self.member.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = cluster.events.send(Event::Shutdown);
+        if let Some(member) = cluster
+            .member
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             let _ = member.join();
         }
         if let Some(leaving) = leaving {
             let _ = leaving.join();
         }
-        self.statuses.flush();
+        cluster.statuses.flush();
     }
 }
 
@@ -370,13 +398,18 @@ pub async fn run(
         Ok::<_, String>(Arc::new(DistributedHerder {
             worker,
             log,
-            statuses,
-            events,
-            member: Mutex::new(Some(member)),
-            membership: Mutex::new(Some(membership)),
+            cluster: Some(ClusterThreads {
+                statuses,
+                events,
+                member: Mutex::new(Some(member)),
+                membership: Mutex::new(Some(membership)),
+            }),
         }))
     })
     .await?
     .map_err(StartupError::Cluster)?;
     startup::serve(started, herder, log_levels).await
 }
+
+#[cfg(test)]
+mod tests;

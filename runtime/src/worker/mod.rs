@@ -58,6 +58,23 @@ impl TargetState {
 }
 
 impl Worker {
+    /// A worker with no plugins, offsets in memory and Kafka nowhere, for unit tests of the
+    /// herders above it.
+    #[cfg(test)]
+    pub(crate) fn for_tests(runtime: tokio::runtime::Handle) -> Arc<Worker> {
+        let config =
+            WorkerConfig::parse("bootstrap.servers: 127.0.0.1:1", std::path::Path::new("."))
+                .expect("a minimal worker config");
+        Arc::new(Worker {
+            config,
+            plugins: PluginRegistry::scan(&[]).0,
+            offsets: Arc::new(OffsetStore::in_memory()),
+            status: Arc::new(StatusBoard::new("127.0.0.1:8083".into())),
+            metrics: Arc::new(Metrics::default()),
+            runtime,
+        })
+    }
+
     /// This worker's id (`host:port` of its REST listener).
     pub fn id(&self) -> &str {
         self.status.worker_id()

@@ -150,6 +150,66 @@ impl ClusterView {
     }
 }
 
+/// What a distributed herder needs of the config log: Kafka's in a cluster, memory in tests.
+pub trait ConfigLogAccess: Send + Sync + 'static {
+    /// Reads `f` of the current view.
+    fn with_view<R>(&self, f: impl FnOnce(&ClusterView) -> R) -> R;
+    /// Waits until everything written to the log so far has been read (blocking).
+    fn catch_up(&self) -> Result<(), String>;
+    /// Appends records in order and waits until they are part of the view.
+    fn append(&self, records: Vec<ConfigRecord>) -> Result<(), String>;
+}
+
+impl ConfigLogAccess for ConfigLog {
+    fn with_view<R>(&self, f: impl FnOnce(&ClusterView) -> R) -> R {
+        ConfigLog::with_view(self, f)
+    }
+
+    fn catch_up(&self) -> Result<(), String> {
+        ConfigLog::catch_up(self)
+    }
+
+    fn append(&self, records: Vec<ConfigRecord>) -> Result<(), String> {
+        ConfigLog::append(self, records)
+    }
+}
+
+/// A config log in memory: records apply at once, and are kept for tests to inspect.
+#[derive(Debug, Default)]
+pub struct MemoryConfigLog {
+    state: Mutex<(ClusterView, Vec<ConfigRecord>)>,
+}
+
+impl MemoryConfigLog {
+    /// Every record appended so far, in order.
+    pub fn written(&self) -> Vec<ConfigRecord> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
+    }
+}
+
+impl ConfigLogAccess for MemoryConfigLog {
+    fn with_view<R>(&self, f: impl FnOnce(&ClusterView) -> R) -> R {
+        f(&self.state.lock().unwrap_or_else(|e| e.into_inner()).0)
+    }
+
+    fn catch_up(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn append(&self, records: Vec<ConfigRecord>) -> Result<(), String> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for record in records {
+            state.1.push(record.clone());
+            state.0.apply(record);
+        }
+        Ok(())
+    }
+}
+
 /// What the reader thread shares.
 struct Shared {
     view: ClusterView,

@@ -3,19 +3,16 @@
 //! `runtime/tests/standalone.rs`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ferry_api::ConfigMap;
 
 use super::StandaloneHerder;
-use crate::config::WorkerConfig;
 use crate::herder::{Herder, HerderError};
-use crate::metrics::Metrics;
-use crate::plugins::{ConnectorType, PluginRegistry};
-use crate::status::{State, StatusBoard, TargetState};
-use crate::store::{ConnectorStore, MemoryConnectorStore, OffsetStore, StoredConnector};
+use crate::plugins::ConnectorType;
+use crate::status::{State, TargetState};
+use crate::store::{ConnectorStore, MemoryConnectorStore, StoredConnector};
 use crate::worker::Worker;
 
 struct Fixture {
@@ -52,14 +49,7 @@ fn fixture(stored: &[(&str, &str)]) -> Fixture {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let worker = Arc::new(Worker {
-        config: WorkerConfig::parse("bootstrap.servers: 127.0.0.1:1", Path::new(".")).unwrap(),
-        plugins: PluginRegistry::scan(&[]).0,
-        offsets: Arc::new(OffsetStore::in_memory()),
-        status: Arc::new(StatusBoard::new("127.0.0.1:8083".into())),
-        metrics: Arc::new(Metrics::default()),
-        runtime: runtime.handle().clone(),
-    });
+    let worker = Worker::for_tests(runtime.handle().clone());
     let store = Arc::new(MemoryConnectorStore::default());
     let initial = stored
         .iter()
@@ -124,7 +114,9 @@ fn writes_are_refused_with_the_key_to_fix() {
     );
     let other_name = f.herder.put_config("c", config(&[("name", "d")]));
     assert!(matches!(other_name, Err(HerderError::BadRequest(_))));
-    let empty_name = f.herder.create("  ", ConfigMap::new(), TargetState::Running);
+    let empty_name = f
+        .herder
+        .create("  ", ConfigMap::new(), TargetState::Running);
     assert!(matches!(empty_name, Err(HerderError::BadRequest(_))));
     assert!(f.store.load().unwrap().is_empty(), "nothing was stored");
 }
