@@ -1,12 +1,24 @@
-//! Worker metrics with fixed names and bounded labels (connector, task), rendered in the
-//! Prometheus text format by `GET /metrics`. Counters end in `_total`.
+//! Worker metrics with fixed names and bounded labels (connector, task), served by
+//! `GET /metrics` in the Prometheus text format 0.0.4. Counters end in `_total`.
+//!
+//! Task threads bump plain atomics; `render` reads them into the `prometheus` crate's data
+//! model and lets its encoder write the text, so the library escapes label values (a connector
+//! name may hold `"`, `\` or a newline). A task exports only the series of its connector's
+//! type: a source has no `ferry_sink_*` or dead-letter series, a sink no `ferry_source_*` ones.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::TextEncoder;
+
 use crate::status::{State, StatusBoard};
+use crate::plugins::ConnectorType;
+
+/// The `Content-Type` of [`Metrics::render`]'s text: the encoder's format, and UTF-8 because
+/// connector names are.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Counters of one task.
 #[derive(Debug, Default)]
@@ -27,7 +39,7 @@ pub struct TaskMetrics {
     pub errors: AtomicU64,
     /// Records skipped under `errors.tolerance=all`.
     pub records_skipped: AtomicU64,
-    /// Records written to the dead-letter topic.
+    /// Records written to the dead-letter topic (sinks).
     pub dead_letter_records: AtomicU64,
     /// Automatic restarts after a failure.
     pub restarts: AtomicU64,
@@ -40,8 +52,82 @@ impl TaskMetrics {
     }
 }
 
-/// Picks one counter out of a task's metrics.
-type Counter = fn(&TaskMetrics) -> &AtomicU64;
+/// One counter that every task of the connector types it applies to exports.
+struct TaskCounter {
+    name: &'static str,
+    help: &'static str,
+    /// The one connector type that has it, or `None` for both.
+    only: Option<ConnectorType>,
+    value: fn(&TaskMetrics) -> f64,
+}
+
+fn count(counter: &AtomicU64) -> f64 {
+    counter.load(Ordering::Relaxed) as f64
+}
+
+const TASK_COUNTERS: [TaskCounter; 10] = [
+    TaskCounter {
+        name: "ferry_source_records_polled_total",
+        help: "Records returned by source tasks' poll.",
+        only: Some(ConnectorType::Source),
+        value: |m| count(&m.records_polled),
+    },
+    TaskCounter {
+        name: "ferry_source_records_written_total",
+        help: "Source records acknowledged by Kafka.",
+        only: Some(ConnectorType::Source),
+        value: |m| count(&m.records_written),
+    },
+    TaskCounter {
+        name: "ferry_sink_records_put_total",
+        help: "Records handed to sink tasks' put.",
+        only: Some(ConnectorType::Sink),
+        value: |m| count(&m.records_put),
+    },
+    TaskCounter {
+        name: "ferry_offset_commits_total",
+        help: "Successful offset commits.",
+        only: None,
+        value: |m| count(&m.offset_commits),
+    },
+    TaskCounter {
+        name: "ferry_offset_commit_failures_total",
+        help: "Failed offset commits.",
+        only: None,
+        value: |m| count(&m.offset_commit_failures),
+    },
+    TaskCounter {
+        name: "ferry_offset_commit_seconds_total",
+        help: "Time spent committing offsets.",
+        only: None,
+        value: |m| count(&m.offset_commit_micros) / 1e6,
+    },
+    TaskCounter {
+        name: "ferry_task_errors_total",
+        help: "Record errors and task failures.",
+        only: None,
+        value: |m| count(&m.errors),
+    },
+    TaskCounter {
+        name: "ferry_records_skipped_total",
+        help: "Records skipped under errors.tolerance=all.",
+        only: None,
+        value: |m| count(&m.records_skipped),
+    },
+    // Only sinks have a dead-letter topic (`errors.deadletterqueue.topic.name`).
+    TaskCounter {
+        name: "ferry_dead_letter_records_total",
+        help: "Records written to the dead-letter topic.",
+        only: Some(ConnectorType::Sink),
+        value: |m| count(&m.dead_letter_records),
+    },
+    TaskCounter {
+        name: "ferry_task_restarts_total",
+        help: "Automatic restarts of failed tasks.",
+        only: None,
+        value: |m| count(&m.restarts),
+    },
+];
 
 /// A distributed worker's view of its cluster (Kafka Connect's rebalance metrics).
 #[derive(Debug, Default)]
@@ -58,22 +144,38 @@ pub struct ClusterMetrics {
     pub members: AtomicU64,
 }
 
+/// A task's counters and the type of its connector, which decides the series they feed.
+#[derive(Debug, Clone)]
+struct TaskEntry {
+    kind: ConnectorType,
+    metrics: Arc<TaskMetrics>,
+}
+
 /// Every task's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    tasks: Mutex<BTreeMap<(String, u32), Arc<TaskMetrics>>>,
+    tasks: Mutex<BTreeMap<(String, u32), TaskEntry>>,
     /// Distributed mode only.
     pub cluster: ClusterMetrics,
 }
 
 impl Metrics {
-    /// The counters of a task, created on first use and kept across its restarts.
-    pub fn task(&self, connector: &str, task: u32) -> Arc<TaskMetrics> {
+    /// The counters of a task of a `kind` connector, created on first use and kept across its
+    /// restarts. A connector re-created under the same name with the other type starts afresh,
+    /// since the old counters belong to series the new type does not export.
+    pub fn task(&self, connector: &str, task: u32, kind: ConnectorType) -> Arc<TaskMetrics> {
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        tasks
+        let fresh = || TaskEntry {
+            kind,
+            metrics: Arc::default(),
+        };
+        let entry = tasks
             .entry((connector.to_string(), task))
-            .or_default()
-            .clone()
+            .or_insert_with(fresh);
+        if entry.kind != kind {
+            *entry = fresh();
+        }
+        entry.metrics.clone()
     }
 
     /// Drops the counters of a deleted connector.
@@ -82,80 +184,30 @@ impl Metrics {
         tasks.retain(|(c, _), _| c != connector);
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition (format 0.0.4, see [`CONTENT_TYPE`]).
     pub fn render(&self, status: &StatusBoard) -> String {
-        let mut out = String::new();
         let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let counters: [(&str, &str, Counter); 10] = [
-            (
-                "ferry_source_records_polled_total",
-                "Records returned by source tasks' poll.",
-                |m| &m.records_polled,
-            ),
-            (
-                "ferry_source_records_written_total",
-                "Source records acknowledged by Kafka.",
-                |m| &m.records_written,
-            ),
-            (
-                "ferry_sink_records_put_total",
-                "Records handed to sink tasks' put.",
-                |m| &m.records_put,
-            ),
-            (
-                "ferry_offset_commits_total",
-                "Successful offset commits.",
-                |m| &m.offset_commits,
-            ),
-            (
-                "ferry_offset_commit_failures_total",
-                "Failed offset commits.",
-                |m| &m.offset_commit_failures,
-            ),
-            (
-                "ferry_offset_commit_seconds_total",
-                "Time spent committing offsets.",
-                |m| &m.offset_commit_micros,
-            ),
-            (
-                "ferry_task_errors_total",
-                "Record errors and task failures.",
-                |m| &m.errors,
-            ),
-            (
-                "ferry_records_skipped_total",
-                "Records skipped under errors.tolerance=all.",
-                |m| &m.records_skipped,
-            ),
-            (
-                "ferry_dead_letter_records_total",
-                "Records written to the dead-letter topic.",
-                |m| &m.dead_letter_records,
-            ),
-            (
-                "ferry_task_restarts_total",
-                "Automatic restarts of failed tasks.",
-                |m| &m.restarts,
-            ),
-        ];
-        for (name, help, counter) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for ((connector, task), metrics) in &tasks {
-                let value = counter(metrics).load(Ordering::Relaxed);
-                if name == "ferry_offset_commit_seconds_total" {
-                    let seconds = value as f64 / 1e6;
-                    let _ = writeln!(
-                        out,
-                        "{name}{{connector=\"{connector}\",task=\"{task}\"}} {seconds}"
-                    );
-                } else {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{connector=\"{connector}\",task=\"{task}\"}} {value}"
-                    );
-                }
-            }
+        let mut families = Vec::new();
+        for counter in &TASK_COUNTERS {
+            let samples = tasks
+                .iter()
+                .filter(|(_, entry)| counter.only.is_none_or(|only| only == entry.kind))
+                .map(|((connector, task), entry)| {
+                    let task = task.to_string();
+                    sample_counter(
+                        &[("connector", connector), ("task", &task)],
+                        (counter.value)(&entry.metrics),
+                    )
+                })
+                .collect();
+            families.push(family(
+                counter.name,
+                counter.help,
+                MetricType::COUNTER,
+                samples,
+            ));
         }
+
         // In a cluster the board holds every worker's statuses: count this worker's own.
         let here = status.worker_id();
         let statuses: BTreeMap<_, _> = status
@@ -167,66 +219,360 @@ impl Metrics {
             })
             .filter(|(_, s)| s.connector.worker_id == here || !s.tasks.is_empty())
             .collect();
-        let _ = writeln!(out, "# HELP ferry_task_state Task state: 1 for the current state.\n# TYPE ferry_task_state gauge");
+        let mut states = Vec::new();
         for (connector, connector_status) in &statuses {
             for (task, task_status) in &connector_status.tasks {
                 let state = serde_json::to_value(task_status.state).unwrap_or_default();
                 let state = state.as_str().unwrap_or("UNKNOWN");
-                let _ = writeln!(out, "ferry_task_state{{connector=\"{connector}\",task=\"{task}\",state=\"{state}\"}} 1");
+                let task = task.to_string();
+                states.push(sample_gauge(
+                    &[("connector", connector), ("task", &task), ("state", state)],
+                    1.0,
+                ));
             }
         }
-        let running = |s: &State| matches!(s, State::Running);
-        let connectors = statuses.len();
-        let tasks_total: usize = statuses.values().map(|s| s.tasks.len()).sum();
-        let failed: usize = statuses
-            .values()
-            .flat_map(|s| s.tasks.values())
-            .filter(|t| t.state == State::Failed)
-            .count();
-        let running_tasks: usize = statuses
-            .values()
-            .flat_map(|s| s.tasks.values())
-            .filter(|t| running(&t.state))
-            .count();
-        let _ = writeln!(out, "# HELP ferry_worker_connectors Connectors on this worker.\n# TYPE ferry_worker_connectors gauge\nferry_worker_connectors {connectors}");
-        let _ = writeln!(out, "# HELP ferry_worker_tasks Tasks on this worker, by state.\n# TYPE ferry_worker_tasks gauge");
-        let _ = writeln!(out, "ferry_worker_tasks{{state=\"all\"}} {tasks_total}\nferry_worker_tasks{{state=\"running\"}} {running_tasks}\nferry_worker_tasks{{state=\"failed\"}} {failed}");
+        families.push(family(
+            "ferry_task_state",
+            "Task state: 1 for the current state.",
+            MetricType::GAUGE,
+            states,
+        ));
+        let task_states = || statuses.values().flat_map(|s| s.tasks.values());
+        let all = task_states().count();
+        let running = task_states().filter(|t| t.state == State::Running).count();
+        let failed = task_states().filter(|t| t.state == State::Failed).count();
+        families.push(family(
+            "ferry_worker_connectors",
+            "Connectors on this worker.",
+            MetricType::GAUGE,
+            vec![sample_gauge(&[], statuses.len() as f64)],
+        ));
+        families.push(family(
+            "ferry_worker_tasks",
+            "Tasks on this worker, by state.",
+            MetricType::GAUGE,
+            [("all", all), ("running", running), ("failed", failed)]
+                .into_iter()
+                .map(|(state, n)| sample_gauge(&[("state", state)], n as f64))
+                .collect(),
+        ));
+
         let cluster = &self.cluster;
         if cluster.enabled.load(Ordering::Relaxed) {
-            let gauges = [
+            let values = [
                 (
                     "ferry_cluster_rebalances_total",
-                    "counter",
+                    MetricType::COUNTER,
                     "Rebalances of the worker group.",
                     &cluster.rebalances,
                 ),
                 (
                     "ferry_cluster_leader",
-                    "gauge",
+                    MetricType::GAUGE,
                     "1 while this worker is the cluster's leader.",
                     &cluster.leader,
                 ),
                 (
                     "ferry_cluster_assignment_generation",
-                    "gauge",
+                    MetricType::GAUGE,
                     "Generation of the assignment this worker follows.",
                     &cluster.generation,
                 ),
                 (
                     "ferry_cluster_members",
-                    "gauge",
+                    MetricType::GAUGE,
                     "Workers in that assignment.",
                     &cluster.members,
                 ),
             ];
-            for (name, kind, help, value) in gauges {
-                let value = value.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-                );
+            for (name, kind, help, value) in values {
+                let sample = match kind {
+                    MetricType::COUNTER => sample_counter(&[], count(value)),
+                    _ => sample_gauge(&[], count(value)),
+                };
+                families.push(family(name, help, kind, vec![sample]));
             }
         }
+
+        // The encoder refuses a family without samples (the hand-written text used to print
+        // HELP and TYPE alone, which told a scraper nothing).
+        families.retain(|f| !f.get_metric().is_empty());
+        let mut text = String::new();
+        if let Err(error) = TextEncoder::new().encode_utf8(&families, &mut text) {
+            // Only a family without a name or samples fails, and none is left here.
+            tracing::error!(%error, "the metrics could not be rendered");
+        }
+        text
+    }
+}
+
+fn family(name: &str, help: &str, kind: MetricType, samples: Vec<Metric>) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(name.to_string());
+    family.set_help(help.to_string());
+    family.set_field_type(kind);
+    family.set_metric(samples);
+    family
+}
+
+/// A sample with its labels in the given order, the order the text shows them in.
+fn labelled(labels: &[(&str, &str)]) -> Metric {
+    Metric::from_label(
+        labels
+            .iter()
+            .map(|(name, value)| {
+                let mut pair = LabelPair::default();
+                pair.set_name(name.to_string());
+                pair.set_value(value.to_string());
+                pair
+            })
+            .collect(),
+    )
+}
+
+fn sample_counter(labels: &[(&str, &str)], value: f64) -> Metric {
+    let mut sample = labelled(labels);
+    let mut counter = Counter::default();
+    counter.set_value(value);
+    sample.set_counter(counter);
+    sample
+}
+
+fn sample_gauge(labels: &[(&str, &str)], value: f64) -> Metric {
+    let mut sample = labelled(labels);
+    let mut gauge = Gauge::default();
+    gauge.set_value(value);
+    sample.set_gauge(gauge);
+    sample
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashSet};
+
+    use super::*;
+
+    /// A sample's labels, in the order of the text.
+    type Labels = Vec<(String, String)>;
+
+    /// A strict reading of the text format 0.0.4 for the unit tests (the integration test uses
+    /// Prometheus' own parser): HELP then TYPE once per family, then only that family's samples,
+    /// each `name{label="value",...} number` with `\\`, `\"` and `\n` the only escapes.
+    /// Returns every sample as (name, labels unescaped, value).
+    fn parse(text: &str) -> Vec<(String, Labels, f64)> {
+        let name = r"[a-zA-Z_:][a-zA-Z0-9_:]*";
+        let value = r#"(?:[^"\\\n]|\\[\\"n])*"#;
+        let help = regex::Regex::new(&format!(r"^# HELP ({name}) .+$")).unwrap();
+        let kind = regex::Regex::new(&format!(r"^# TYPE ({name}) (counter|gauge)$")).unwrap();
+        let sample = regex::Regex::new(&format!(
+            r#"^({name})(?:\{{((?:{name}="{value}")(?:,{name}="{value}")*)\}})? (\S+)$"#
+        ))
+        .unwrap();
+        let label = regex::Regex::new(&format!(r#"({name})="({value})""#)).unwrap();
+        assert!(text.ends_with('\n'), "the text ends with a newline");
+        let mut typed = HashSet::new();
+        let mut current: Option<String> = None;
+        let mut samples = Vec::new();
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            if let Some(h) = help.captures(line) {
+                let family = h[1].to_string();
+                let next = lines.next().unwrap_or_default();
+                let t = kind
+                    .captures(next)
+                    .unwrap_or_else(|| panic!("no TYPE after {line:?}: {next:?}"));
+                assert_eq!(t[1], family, "TYPE of another family: {next:?}");
+                assert!(typed.insert(family.clone()), "{family} appears twice");
+                current = Some(family);
+                continue;
+            }
+            let s = sample
+                .captures(line)
+                .unwrap_or_else(|| panic!("not a valid sample line: {line:?}"));
+            assert_eq!(
+                Some(&s[1]),
+                current.as_deref(),
+                "outside its family: {line:?}"
+            );
+            let labels: Labels = s.get(2).map_or(vec![], |l| {
+                label
+                    .captures_iter(l.as_str())
+                    .map(|c| (c[1].to_string(), unescape(&c[2])))
+                    .collect()
+            });
+            let number: f64 = s[3]
+                .parse()
+                .unwrap_or_else(|_| panic!("not a number: {line:?}"));
+            samples.push((s[1].to_string(), labels, number));
+        }
+        samples
+    }
+
+    fn unescape(value: &str) -> String {
+        let mut out = String::new();
+        let mut chars = value.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            // The value regex admits only these three escapes.
+            out.push(match chars.next() {
+                Some('n') => '\n',
+                Some(escaped) => escaped,
+                None => unreachable!("a trailing backslash in {value:?}"),
+            });
+        }
         out
+    }
+
+    fn board(tasks: &[(&str, ConnectorType)]) -> StatusBoard {
+        let board = StatusBoard::new("worker-1".to_string());
+        for (name, kind) in tasks {
+            board.set_connector(name, *kind, State::Running, None);
+            board.set_task(name, 0, State::Running, None);
+        }
+        board
+    }
+
+    /// The series names rendered for `connector`.
+    fn series_of(samples: &[(String, Labels, f64)], connector: &str) -> BTreeSet<String> {
+        samples
+            .iter()
+            .filter(|(_, labels, _)| {
+                labels
+                    .iter()
+                    .any(|(k, v)| k == "connector" && v == connector)
+            })
+            .map(|(name, _, _)| name.clone())
+            .collect()
+    }
+
+    #[test]
+    #[should_panic(expected = "not a valid sample line")]
+    fn the_checker_rejects_the_unescaped_text_of_old() {
+        parse(
+            "# HELP ferry_x_total X.\n# TYPE ferry_x_total counter\n\
+             ferry_x_total{connector=\"a\"b\\c\",task=\"0\"} 1\n",
+        );
+    }
+
+    #[test]
+    fn names_with_quotes_backslashes_and_newlines_are_escaped() {
+        let metrics = Metrics::default();
+        let quoted = "a\"b\\c";
+        let broken = "line\nbreak";
+        let task = metrics.task(quoted, 0, ConnectorType::Source);
+        TaskMetrics::add(&task.records_written, 3);
+        metrics.task(broken, 0, ConnectorType::Sink);
+        let text = metrics.render(&board(&[
+            (quoted, ConnectorType::Source),
+            (broken, ConnectorType::Sink),
+        ]));
+
+        assert!(
+            text.contains(r#"ferry_source_records_written_total{connector="a\"b\\c",task="0"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"ferry_task_state{connector="line\nbreak",task="0",state="RUNNING"} 1"#
+            ),
+            "{text}"
+        );
+        let samples = parse(&text);
+        let connectors: BTreeSet<&str> = samples
+            .iter()
+            .flat_map(|(_, labels, _)| labels)
+            .filter(|(k, _)| k == "connector")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(connectors, BTreeSet::from([quoted, broken]));
+    }
+
+    #[test]
+    fn each_task_exports_only_the_series_of_its_connector_type() {
+        let metrics = Metrics::default();
+        metrics.task("src", 0, ConnectorType::Source);
+        metrics.task("snk", 0, ConnectorType::Sink);
+        let samples = parse(&metrics.render(&board(&[
+            ("src", ConnectorType::Source),
+            ("snk", ConnectorType::Sink),
+        ])));
+        let shared = [
+            "ferry_offset_commits_total",
+            "ferry_offset_commit_failures_total",
+            "ferry_offset_commit_seconds_total",
+            "ferry_task_errors_total",
+            "ferry_records_skipped_total",
+            "ferry_task_restarts_total",
+            "ferry_task_state",
+        ];
+        let with = |own: &[&str]| -> BTreeSet<String> {
+            shared.iter().chain(own).map(|s| s.to_string()).collect()
+        };
+        assert_eq!(
+            series_of(&samples, "src"),
+            with(&[
+                "ferry_source_records_polled_total",
+                "ferry_source_records_written_total"
+            ])
+        );
+        assert_eq!(
+            series_of(&samples, "snk"),
+            with(&[
+                "ferry_sink_records_put_total",
+                "ferry_dead_letter_records_total"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_connector_recreated_with_the_other_type_starts_afresh() {
+        let metrics = Metrics::default();
+        let source = metrics.task("x", 0, ConnectorType::Source);
+        TaskMetrics::add(&source.records_polled, 5);
+        assert!(Arc::ptr_eq(
+            &source,
+            &metrics.task("x", 0, ConnectorType::Source)
+        ));
+        let sink = metrics.task("x", 0, ConnectorType::Sink);
+        assert_eq!(sink.records_polled.load(Ordering::Relaxed), 0);
+        let text = metrics.render(&board(&[]));
+        assert!(!text.contains("ferry_source_"), "{text}");
+        assert!(text.contains(r#"ferry_sink_records_put_total{connector="x",task="0"} 0"#));
+    }
+
+    #[test]
+    fn worker_and_cluster_series_keep_their_names_and_values() {
+        let metrics = Metrics::default();
+        let task = metrics.task("seq", 1, ConnectorType::Source);
+        TaskMetrics::add(&task.offset_commit_micros, 250_000);
+        metrics.cluster.enabled.store(true, Ordering::Relaxed);
+        metrics.cluster.members.store(2, Ordering::Relaxed);
+        metrics.cluster.rebalances.store(3, Ordering::Relaxed);
+        let board = board(&[("seq", ConnectorType::Source)]);
+        board.set_task("seq", 1, State::Failed, Some("boom".to_string()));
+        let text = metrics.render(&board);
+        parse(&text);
+        for line in [
+            r#"ferry_offset_commit_seconds_total{connector="seq",task="1"} 0.25"#,
+            r#"ferry_task_state{connector="seq",task="1",state="FAILED"} 1"#,
+            "ferry_worker_connectors 1",
+            r#"ferry_worker_tasks{state="all"} 2"#,
+            r#"ferry_worker_tasks{state="running"} 1"#,
+            r#"ferry_worker_tasks{state="failed"} 1"#,
+            "# TYPE ferry_cluster_rebalances_total counter",
+            "ferry_cluster_rebalances_total 3",
+            "ferry_cluster_members 2",
+            "ferry_cluster_leader 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+        let idle = Metrics::default().render(&StatusBoard::new("worker-2".to_string()));
+        assert!(
+            idle.lines().any(|l| l == "ferry_worker_connectors 0"),
+            "{idle}"
+        );
     }
 }

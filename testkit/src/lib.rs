@@ -1,5 +1,8 @@
 //! What Ferry's integration tests share: building the workspace's connector libraries from a
-//! test, finding the services `dev/services up` started, and names no other run uses.
+//! test, finding the services `dev/services up` started, names no other run uses, and the
+//! strict Prometheus exposition check ([`promcheck`]).
+
+pub mod promcheck;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

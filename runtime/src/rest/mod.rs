@@ -187,7 +187,7 @@ async fn health() -> Response {
 async fn metrics(State(state): Shared) -> Response {
     let context = state.herder.worker();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         context.metrics.render(&context.status),
     )
         .into_response()

@@ -108,7 +108,9 @@ fn run_with_restarts(context: Arc<Worker>, spec: TaskSpec, control: Arc<TaskCont
         context: context.clone(),
         connector: spec.connector.clone(),
         task: spec.task,
-        metrics: context.metrics.task(&spec.connector, spec.task),
+        metrics: context
+            .metrics
+            .task(&spec.connector, spec.task, spec.plugin.kind),
     };
     let config = &context.config;
     let mut backoff = config.task_restart_backoff_initial;
