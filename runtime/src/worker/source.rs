@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ferry_api::RecordMetadata;
+use ferry_api::{ConnectError, RecordMetadata};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
@@ -81,11 +81,6 @@ pub fn run(
     control: &TaskControl,
     reporter: &TaskReporter,
 ) -> Result<(), String> {
-    let key_converter = spec.keys.key_converter;
-    let value_converter = spec.keys.value_converter;
-    let tolerance = Tolerance {
-        skip_errors: spec.keys.errors_tolerance == ErrorTolerance::All,
-    };
     let (report_sender, reports) = mpsc::channel();
     let producer = producer(context, &spec.keys, report_sender)?;
     let offsets = context.offsets.offsets(&spec.connector);
@@ -98,34 +93,151 @@ pub fn run(
     )
     .map_err(|e| format!("task start failed: {e}"))?;
 
+    let outcome = run_loop(
+        context,
+        &spec.connector,
+        &spec.keys,
+        control,
+        reporter,
+        &mut task,
+        &producer,
+        &reports,
+    );
+    let stopped = task.stop().map_err(|e| format!("task stop failed: {e}"));
+    outcome.and(stopped)
+}
+
+/// The loop itself, over the task's calls and a producer: the plugin and librdkafka in a
+/// worker, fakes in the unit tests.
+#[allow(clippy::too_many_arguments)]
+fn run_loop<T: SourceTaskCalls, P: RecordProducer>(
+    context: &Worker,
+    connector: &str,
+    keys: &ConnectorKeys,
+    control: &TaskControl,
+    reporter: &TaskReporter,
+    task: &mut T,
+    producer: &P,
+    reports: &Receiver<Delivery>,
+) -> Result<(), String> {
     let mut run = SourceRun {
         context,
-        spec,
+        connector,
         reporter,
-        task: &mut task,
-        producer: &producer,
-        reports: &reports,
+        task,
+        producer,
+        reports,
         tracker: OffsetTracker::default(),
         in_flight: 0,
-        key_converter,
-        value_converter,
-        tolerance,
+        key_converter: keys.key_converter,
+        value_converter: keys.value_converter,
+        tolerance: Tolerance {
+            skip_errors: keys.errors_tolerance == ErrorTolerance::All,
+        },
         topics_seen: Default::default(),
     };
     let outcome = run.main_loop(control);
     // Whatever happened, let Kafka answer for what was sent and commit what it acknowledged.
     let drained = run.drain(context.config.task_shutdown_graceful_timeout);
     run.commit_offsets();
-    let stopped = task.stop().map_err(|e| format!("task stop failed: {e}"));
-    outcome.and(drained).and(stopped)
+    outcome.and(drained)
 }
 
-struct SourceRun<'a> {
+/// What the loop calls on the task.
+trait SourceTaskCalls {
+    fn poll(&mut self, timeout: Duration) -> Result<Vec<PolledRecord>, ConnectError>;
+    fn commit_record(
+        &mut self,
+        sequence: u64,
+        metadata: &RecordMetadata,
+    ) -> Result<(), ConnectError>;
+    fn commit(&mut self) -> Result<(), ConnectError>;
+}
+
+impl SourceTaskCalls for SourceTaskInstance {
+    fn poll(&mut self, timeout: Duration) -> Result<Vec<PolledRecord>, ConnectError> {
+        SourceTaskInstance::poll(self, timeout)
+    }
+
+    fn commit_record(
+        &mut self,
+        sequence: u64,
+        metadata: &RecordMetadata,
+    ) -> Result<(), ConnectError> {
+        SourceTaskInstance::commit_record(self, sequence, metadata)
+    }
+
+    fn commit(&mut self) -> Result<(), ConnectError> {
+        SourceTaskInstance::commit(self)
+    }
+}
+
+/// A converted record on its way to Kafka; `sequence` comes back in its delivery report.
+struct Outgoing {
+    sequence: u64,
+    topic: String,
+    partition: Option<i32>,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<ferry_api::Header>,
+    timestamp_ms: Option<i64>,
+}
+
+/// Why a send did not happen.
+enum SendError {
+    /// The producer's queue is full: try again once something was delivered.
+    QueueFull(Box<Outgoing>),
+    /// Kafka refused it for good.
+    Failed(String),
+}
+
+/// Where the loop hands records; each send is answered later by one [`Delivery`].
+trait RecordProducer {
+    fn send(&self, record: Outgoing) -> Result<(), SendError>;
+}
+
+impl RecordProducer for ThreadedProducer<DeliveryForwarder> {
+    fn send(&self, record: Outgoing) -> Result<(), SendError> {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for header in &record.headers {
+            headers = headers.insert(Header {
+                key: &header.name,
+                value: Some(&header.value),
+            });
+        }
+        let mut base =
+            BaseRecord::with_opaque_to(&record.topic, record.sequence as usize).headers(headers);
+        if let Some(key) = &record.key {
+            base = base.key(key);
+        }
+        if let Some(value) = &record.value {
+            base = base.payload(value);
+        }
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
+        }
+        if let Some(timestamp) = record.timestamp_ms {
+            base = base.timestamp(timestamp);
+        }
+        match ThreadedProducer::send(self, base) {
+            Ok(()) => Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(SendError::QueueFull(Box::new(record)))
+            }
+            Err((error, _)) => Err(SendError::Failed(format!(
+                "cannot produce to topic {}: {error}",
+                record.topic
+            ))),
+        }
+    }
+}
+
+struct SourceRun<'a, T, P> {
     context: &'a Worker,
-    spec: &'a TaskSpec,
+    connector: &'a str,
     reporter: &'a TaskReporter,
-    task: &'a mut SourceTaskInstance,
-    producer: &'a ThreadedProducer<DeliveryForwarder>,
+    task: &'a mut T,
+    producer: &'a P,
     reports: &'a Receiver<Delivery>,
     tracker: OffsetTracker,
     in_flight: usize,
@@ -135,7 +247,7 @@ struct SourceRun<'a> {
     topics_seen: std::collections::HashSet<String>,
 }
 
-impl SourceRun<'_> {
+impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
     fn main_loop(&mut self, control: &TaskControl) -> Result<(), String> {
         let flush_interval = self.context.config.offset_flush_interval;
         let mut last_flush = Instant::now();
@@ -199,7 +311,7 @@ impl SourceRun<'_> {
             self.topics_seen.insert(metadata.topic.clone());
             self.context
                 .status
-                .record_topic(&self.spec.connector, &metadata.topic);
+                .record_topic(self.connector, &metadata.topic);
         }
         self.task
             .commit_record(delivery.sequence, &metadata)
@@ -242,45 +354,31 @@ impl SourceRun<'_> {
                 ))
             }
         };
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for header in &record.headers {
-            headers = headers.insert(Header {
-                key: &header.name,
-                value: Some(&header.value),
-            });
-        }
-        let mut base =
-            BaseRecord::with_opaque_to(&record.topic, sequence as usize).headers(headers);
-        if let Some(key) = &key {
-            base = base.key(key);
-        }
-        if let Some(value) = &value {
-            base = base.payload(value);
-        }
-        if let Some(partition) = record.partition {
-            base = base.partition(partition);
-        }
-        if let Some(timestamp) = record.timestamp_ms {
-            base = base.timestamp(timestamp);
-        }
         self.tracker
             .submitted(sequence, &record.source_partition, &record.source_offset);
+        let mut outgoing = Outgoing {
+            sequence,
+            topic: record.topic,
+            partition: record.partition,
+            key,
+            value,
+            headers: record.headers,
+            timestamp_ms: record.timestamp_ms,
+        };
         loop {
-            match self.producer.send(base) {
+            match self.producer.send(outgoing) {
                 Ok(()) => {
                     self.in_flight += 1;
                     return Ok(());
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                    base = returned;
+                Err(SendError::QueueFull(returned)) => {
+                    outgoing = *returned;
                     if control.stopping() && self.in_flight == 0 {
                         return Err("stopped while the producer queue was full".to_string());
                     }
                     self.wait_for_delivery(Duration::from_millis(10))?;
                 }
-                Err((error, _)) => {
-                    return Err(format!("cannot produce to topic {}: {error}", record.topic))
-                }
+                Err(SendError::Failed(error)) => return Err(error),
             }
         }
     }
@@ -318,7 +416,7 @@ impl SourceRun<'_> {
         let written = self
             .context
             .runtime
-            .block_on(self.context.offsets.write(&self.spec.connector, &ready));
+            .block_on(self.context.offsets.write(self.connector, &ready));
         let metrics = &self.reporter.metrics;
         TaskMetrics::add(
             &metrics.offset_commit_micros,
@@ -364,3 +462,6 @@ fn producer(
         })
         .map_err(|e| format!("cannot create the task's Kafka producer: {e}; check bootstrap.servers and producer.* settings"))
 }
+
+#[cfg(test)]
+mod tests;

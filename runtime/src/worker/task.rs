@@ -44,6 +44,21 @@ pub struct TaskReporter {
 }
 
 impl TaskReporter {
+    /// The reporter of task `task` of `connector`.
+    pub(crate) fn new(
+        context: Arc<Worker>,
+        connector: &str,
+        task: u32,
+        metrics: Arc<TaskMetrics>,
+    ) -> Self {
+        TaskReporter {
+            context,
+            connector: connector.to_string(),
+            task,
+            metrics,
+        }
+    }
+
     /// Reports a state.
     pub fn state(&self, state: State) {
         self.context
@@ -104,14 +119,10 @@ pub fn spawn(context: Arc<Worker>, spec: TaskSpec, target: TaskTarget) -> TaskHa
 fn run_with_restarts(context: Arc<Worker>, spec: TaskSpec, control: Arc<TaskControl>) {
     let span = tracing::info_span!("task", connector = %spec.connector, task = spec.task);
     let _entered = span.enter();
-    let reporter = TaskReporter {
-        context: context.clone(),
-        connector: spec.connector.clone(),
-        task: spec.task,
-        metrics: context
-            .metrics
-            .task(&spec.connector, spec.task, spec.plugin.kind),
-    };
+    let metrics = context
+        .metrics
+        .task(&spec.connector, spec.task, spec.plugin.kind);
+    let reporter = TaskReporter::new(context.clone(), &spec.connector, spec.task, metrics);
     let config = &context.config;
     let mut backoff = config.task_restart_backoff_initial;
     loop {
