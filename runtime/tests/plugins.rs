@@ -3,12 +3,12 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_api::{ConfigMap, ConnectError, RecordMetadata, SinkRecord, SourceOffset};
 use ferry_runtime::plugins::{
-    ConnectorEvents, ConnectorInstance, ConnectorType, LoadError, PluginRegistry, SinkTaskInstance,
-    SourceTaskInstance,
+    ConnectorEvents, ConnectorInstance, ConnectorType, LoadError, PluginRegistry, PolledRecord,
+    SinkTaskInstance, SourceTaskInstance,
 };
 use serde_json::json;
 
@@ -29,6 +29,25 @@ fn registry(crate_names: &[&str]) -> (PluginRegistry, Vec<LoadError>, tempfile::
     let dir = support::plugin_dir(crate_names);
     let (registry, failures) = PluginRegistry::scan(&[dir.path().to_path_buf()]);
     (registry, failures, dir)
+}
+
+/// Polls `task` until it has returned at least `count` records, failing after `timeout`.
+fn poll_at_least(
+    task: &mut SourceTaskInstance,
+    count: usize,
+    timeout: Duration,
+) -> Vec<PolledRecord> {
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    while records.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} records within {timeout:?}, the task returned {}",
+            records.len()
+        );
+        records.extend(task.poll(Duration::from_millis(100)).unwrap());
+    }
+    records
 }
 
 #[test]
@@ -148,10 +167,7 @@ fn source_tasks_resume_from_offsets_and_take_acknowledgements() {
     };
     let mut task =
         SourceTaskInstance::start(plugin, "seq", 1, &task_configs[1], &[committed]).unwrap();
-    let mut records = Vec::new();
-    while records.len() < 5 {
-        records.extend(task.poll(Duration::from_millis(100)).unwrap());
-    }
+    let records = poll_at_least(&mut task, 5, Duration::from_secs(10));
     let first = &records[0].record;
     assert_eq!(first.topic, "numbers");
     assert_eq!(first.key.as_deref(), Some(&b"1"[..]));
@@ -229,8 +245,5 @@ fn a_panic_in_poll_or_put_is_an_error_for_that_task_only() {
         &[],
     )
     .unwrap();
-    let mut polled = Vec::new();
-    while polled.is_empty() {
-        polled = healthy.poll(Duration::from_millis(50)).unwrap();
-    }
+    poll_at_least(&mut healthy, 1, Duration::from_secs(10));
 }
