@@ -11,6 +11,14 @@
 //! prefixed entry point). The worker reads the version first and touches nothing else unless it
 //! matches [`ABI_VERSION`].
 //!
+//! Where the worker must check what a foreign library declares, the field's type accepts any bit
+//! pattern, so reading it is never undefined behaviour: the plugin kind is a plain `u32`
+//! ([`PLUGIN_KIND_SOURCE`], [`PLUGIN_KIND_SINK`]) and the task tables are nullable pointers. The
+//! worker refuses a library whose kind is unknown or whose table for that kind is null.
+//!
+//! ABI 2 changed the descriptor (kind as an integer, task tables behind pointers); a library
+//! built for ABI 1 is refused.
+//!
 //! Connector authors never use this module directly: [`crate::export_source!`] and
 //! [`crate::export_sink!`] generate the exports. This is the only module of the API with `unsafe`.
 #![allow(unsafe_code)]
@@ -31,11 +39,11 @@ use crate::{
 };
 
 /// The ABI this crate speaks. Bump it on any change to a `repr(C)` type or entry point below.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// Unversioned symbol: `extern "C" fn() -> u32` returning the library's ABI version.
 pub const ABI_VERSION_SYMBOL: &str = "ferry_plugin_abi_version";
 /// Versioned entry symbol: `extern "C" fn() -> *const PluginDescriptor`.
-pub const DESCRIPTOR_SYMBOL: &str = "ferry_plugin_descriptor_v1";
+pub const DESCRIPTOR_SYMBOL: &str = "ferry_plugin_descriptor_v2";
 
 /// The call succeeded.
 pub const STATUS_OK: i32 = 0;
@@ -255,15 +263,10 @@ impl HostConnectorContext {
     }
 }
 
-/// Whether a library holds a source or a sink connector.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PluginKind {
-    /// A source connector.
-    Source = 1,
-    /// A sink connector.
-    Sink = 2,
-}
+/// [`PluginDescriptor::kind`] of a source connector.
+pub const PLUGIN_KIND_SOURCE: u32 = 1;
+/// [`PluginDescriptor::kind`] of a sink connector.
+pub const PLUGIN_KIND_SINK: u32 = 2;
 
 /// Entry points of the connector itself.
 #[repr(C)]
@@ -371,8 +374,9 @@ pub struct PluginDescriptor {
     pub abi_version: u32,
     /// `size_of::<PluginDescriptor>()` in the plugin, checked by the host.
     pub struct_size: usize,
-    /// Source or sink.
-    pub kind: PluginKind,
+    /// [`PLUGIN_KIND_SOURCE`] or [`PLUGIN_KIND_SINK`]; an integer, since a foreign library may
+    /// hold any value here and the worker must be able to read it to refuse it.
+    pub kind: u32,
     /// Full class name, e.g. `ferry.mqtt.MqttSourceConnector`.
     pub class_name: FfiSlice,
     /// Short names, comma-separated, e.g. `MqttSourceConnector,MqttSource`.
@@ -385,14 +389,32 @@ pub struct PluginDescriptor {
     pub init: unsafe extern "C" fn(host: *const FfiHost),
     /// Connector entry points.
     pub connector: ConnectorVTable,
-    /// Source task entry points (when `kind` is `Source`).
-    pub source_task: Option<SourceTaskVTable>,
-    /// Sink task entry points (when `kind` is `Sink`).
-    pub sink_task: Option<SinkTaskVTable>,
+    /// Source task entry points, 'static; non-null when `kind` is [`PLUGIN_KIND_SOURCE`].
+    pub source_task: *const SourceTaskVTable,
+    /// Sink task entry points, 'static; non-null when `kind` is [`PLUGIN_KIND_SINK`].
+    pub sink_task: *const SinkTaskVTable,
 }
 
-// SAFETY: a descriptor is built once, leaked, never mutated, and points only to 'static data and
-// to entry points that may be called from any thread (one thread per instance at a time).
+/// Never called. rustc checks FFI safety only of what an `extern "C"` signature takes or returns
+/// by value, not of what a pointer points to; taking every boundary type by value here makes it
+/// check them all (an `Option` of a table, as in ABI 1, would fail the build).
+#[deny(improper_ctypes_definitions)]
+#[allow(dead_code)]
+extern "C" fn every_boundary_type_is_ffi_safe(
+    _: PluginDescriptor,
+    _: SourceTaskVTable,
+    _: SinkTaskVTable,
+    _: FfiHost,
+    _: FfiOutput,
+    _: FfiSourceRecord,
+    _: FfiSinkRecord,
+    _: FfiRecordMetadata,
+) {
+}
+
+// SAFETY: a descriptor is built once, leaked, never mutated, and points only to 'static data
+// (strings, leaked task tables) and to entry points that may be called from any thread (one
+// thread per instance at a time).
 unsafe impl Send for PluginDescriptor {}
 // SAFETY: as above.
 unsafe impl Sync for PluginDescriptor {}
@@ -411,44 +433,46 @@ unsafe impl Sync for DescriptorPtr {}
 
 /// Builds the descriptor of a source connector; called once by the exported entry symbol.
 pub fn source_descriptor<C: SourceConnector>(class_name: &'static str) -> DescriptorPtr {
+    let tasks = SourceTaskVTable {
+        start: source_task_start::<C::Task>,
+        free: task_free::<SourceTaskState<C::Task>>,
+        poll: source_task_poll::<C::Task>,
+        commit_record: source_task_commit_record::<C::Task>,
+        commit: source_task_commit::<C::Task>,
+        stop: source_task_stop::<C::Task>,
+    };
     descriptor::<C>(
         class_name,
-        PluginKind::Source,
-        Some(SourceTaskVTable {
-            start: source_task_start::<C::Task>,
-            free: task_free::<SourceTaskState<C::Task>>,
-            poll: source_task_poll::<C::Task>,
-            commit_record: source_task_commit_record::<C::Task>,
-            commit: source_task_commit::<C::Task>,
-            stop: source_task_stop::<C::Task>,
-        }),
-        None,
+        PLUGIN_KIND_SOURCE,
+        Box::leak(Box::new(tasks)),
+        ptr::null(),
     )
 }
 
 /// Builds the descriptor of a sink connector; called once by the exported entry symbol.
 pub fn sink_descriptor<C: SinkConnector>(class_name: &'static str) -> DescriptorPtr {
+    let tasks = SinkTaskVTable {
+        start: sink_task_start::<C::Task>,
+        free: task_free::<C::Task>,
+        open: sink_task_open::<C::Task>,
+        close: sink_task_close::<C::Task>,
+        put: sink_task_put::<C::Task>,
+        pre_commit: sink_task_pre_commit::<C::Task>,
+        stop: sink_task_stop::<C::Task>,
+    };
     descriptor::<C>(
         class_name,
-        PluginKind::Sink,
-        None,
-        Some(SinkTaskVTable {
-            start: sink_task_start::<C::Task>,
-            free: task_free::<C::Task>,
-            open: sink_task_open::<C::Task>,
-            close: sink_task_close::<C::Task>,
-            put: sink_task_put::<C::Task>,
-            pre_commit: sink_task_pre_commit::<C::Task>,
-            stop: sink_task_stop::<C::Task>,
-        }),
+        PLUGIN_KIND_SINK,
+        ptr::null(),
+        Box::leak(Box::new(tasks)),
     )
 }
 
 fn descriptor<C: Connector>(
     class_name: &'static str,
-    kind: PluginKind,
-    source_task: Option<SourceTaskVTable>,
-    sink_task: Option<SinkTaskVTable>,
+    kind: u32,
+    source_task: *const SourceTaskVTable,
+    sink_task: *const SinkTaskVTable,
 ) -> DescriptorPtr {
     let leak = |s: String| FfiSlice::new(Box::leak(s.into_boxed_str()).as_bytes());
     let descriptor = PluginDescriptor {

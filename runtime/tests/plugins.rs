@@ -1,4 +1,5 @@
-//! Loads real connector libraries built by the workspace through the plugin loader.
+//! Loads real connector libraries built by the workspace through the plugin loader, including
+//! libraries that break the ABI's rules.
 
 mod support;
 
@@ -29,6 +30,17 @@ fn registry(crate_names: &[&str]) -> (PluginRegistry, Vec<LoadError>, tempfile::
     let dir = support::plugin_dir(crate_names);
     let (registry, failures) = PluginRegistry::scan(&[dir.path().to_path_buf()]);
     (registry, failures, dir)
+}
+
+/// The one failure of scanning a directory that holds only `crate_name`, as its log line.
+fn only_failure(crate_name: &str) -> String {
+    let (registry, failures, _dir) = registry(&[crate_name]);
+    assert!(registry.plugins().is_empty(), "{:?}", registry.plugins());
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let line = failures[0].to_string();
+    assert!(line.contains(&format!("lib{crate_name}.so")), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+    line
 }
 
 /// Polls `task` until it has returned at least `count` records, failing after `timeout`.
@@ -101,7 +113,7 @@ fn refuses_foreign_abi_and_non_plugins_but_loads_the_rest() {
         line.contains("built against Ferry plugin ABI 999"),
         "{line}"
     );
-    assert!(line.contains("this worker supports ABI 1"), "{line}");
+    assert!(line.contains("this worker supports ABI 2"), "{line}");
     assert!(
         line.contains("rebuild the connector against ferry-api"),
         "{line}"
@@ -246,4 +258,45 @@ fn a_panic_in_poll_or_put_is_an_error_for_that_task_only() {
     )
     .unwrap();
     poll_at_least(&mut healthy, 1, Duration::from_secs(10));
+}
+
+#[test]
+fn a_library_built_for_abi_1_is_refused_with_a_request_to_rebuild_it() {
+    let line = only_failure("ferry_test_old_abi");
+    assert!(line.contains("built against Ferry plugin ABI 1,"), "{line}");
+    assert!(line.contains("this worker supports ABI 2"), "{line}");
+    assert!(line.contains("rebuild"), "{line}");
+}
+
+#[test]
+fn an_unknown_kind_is_refused_with_the_kind_named() {
+    let line = only_failure("ferry_test_bad_kind");
+    assert!(line.contains("declares connector kind 7"), "{line}");
+    assert!(line.contains("only 1 (source) and 2 (sink)"), "{line}");
+
+    // The operator sees the same line from `ferry plugins`.
+    let dir = support::plugin_dir(&["ferry_test_bad_kind", "sequence_connector"]);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("plugins")
+        .arg(dir.path())
+        .output()
+        .expect("the ferry binary runs");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("libferry_test_bad_kind.so"))
+        .unwrap_or_else(|| panic!("no line names the library:\n{stderr}"));
+    assert!(warning.starts_with("warning: skipping"), "{warning}");
+    assert!(warning.contains("declares connector kind 7"), "{warning}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("SequenceSource"));
+}
+
+#[test]
+fn a_kind_without_its_task_entry_points_is_refused() {
+    let line = only_failure("ferry_test_no_task_entry_points");
+    assert!(
+        line.contains("declares a source connector but has no source task entry points"),
+        "{line}"
+    );
 }

@@ -21,7 +21,7 @@ use ferry_api::{
     SourceRecord, TopicPartition, TopicPartitionOffset,
 };
 
-use super::Plugin;
+use super::{Plugin, TaskEntryPoints};
 
 /// What a running connector may tell the worker at any time, from any thread.
 pub trait ConnectorEvents: Send + Sync {
@@ -337,7 +337,7 @@ impl Drop for ConnectorInstance {
 /// A source task inside a plugin.
 pub struct SourceTaskInstance {
     plugin: Arc<Plugin>,
-    vtable: SourceTaskVTable,
+    vtable: &'static SourceTaskVTable,
     instance: *mut c_void,
 }
 
@@ -353,10 +353,12 @@ impl SourceTaskInstance {
         config: &ConfigMap,
         offsets: &[SourceOffset],
     ) -> Result<Self, ConnectError> {
-        let vtable = plugin
-            .descriptor
-            .source_task
-            .ok_or_else(|| ConnectError::fatal(format!("{} is not a source", plugin.class_name)))?;
+        let TaskEntryPoints::Source(vtable) = plugin.tasks else {
+            return Err(ConnectError::fatal(format!(
+                "{} is not a source",
+                plugin.class_name
+            )));
+        };
         let config = config_json(config);
         let offsets = serde_json::to_vec(
             &offsets
@@ -452,7 +454,7 @@ impl Drop for SourceTaskInstance {
 /// A sink task inside a plugin.
 pub struct SinkTaskInstance {
     plugin: Arc<Plugin>,
-    vtable: SinkTaskVTable,
+    vtable: &'static SinkTaskVTable,
     instance: *mut c_void,
 }
 
@@ -489,10 +491,12 @@ impl SinkTaskInstance {
         task: u32,
         config: &ConfigMap,
     ) -> Result<Self, ConnectError> {
-        let vtable = plugin
-            .descriptor
-            .sink_task
-            .ok_or_else(|| ConnectError::fatal(format!("{} is not a sink", plugin.class_name)))?;
+        let TaskEntryPoints::Sink(vtable) = plugin.tasks else {
+            return Err(ConnectError::fatal(format!(
+                "{} is not a sink",
+                plugin.class_name
+            )));
+        };
         let config = config_json(config);
         let mut out = CallOutput::default();
         let ffi = out.ffi();
