@@ -16,8 +16,12 @@
 //! ([`PLUGIN_KIND_SOURCE`], [`PLUGIN_KIND_SINK`]) and the task tables are nullable pointers. The
 //! worker refuses a library whose kind is unknown or whose table for that kind is null.
 //!
-//! ABI 2 changed the descriptor (kind as an integer, task tables behind pointers); a library
-//! built for ABI 1 is refused.
+//! A running connector reaches the worker through a [`HostConnectorContext`]: an opaque handle and
+//! callbacks that look it up, so a copy kept past the connector's life (say, by a background
+//! thread) gets [`STATUS_STOPPED`] instead of touching freed memory.
+//!
+//! ABI 2 changed the descriptor (kind as an integer, task tables behind pointers) and the
+//! connector context (a handle instead of a pointer); a library built for ABI 1 is refused.
 //!
 //! Connector authors never use this module directly: [`crate::export_source!`] and
 //! [`crate::export_sink!`] generate the exports. This is the only module of the API with `unsafe`.
@@ -55,6 +59,8 @@ pub const STATUS_RETRIABLE: i32 = 2;
 pub const STATUS_FATAL: i32 = 3;
 /// The connector panicked; the panic was caught at the boundary.
 pub const STATUS_PANIC: i32 = 4;
+/// A [`HostConnectorContext`] callback named a connector the worker has stopped or freed.
+pub const STATUS_STOPPED: i32 = 5;
 
 /// Borrowed bytes. A null `ptr` means "absent" (a null key or value), distinct from empty.
 #[repr(C)]
@@ -232,34 +238,35 @@ pub struct FfiOutput {
 pub struct FfiHost {
     /// Most verbose level the worker will print: 1 error .. 5 trace.
     pub max_level: u8,
-    /// Writes one log line: level 1 error .. 5 trace, target and message as UTF-8.
-    pub log: extern "C" fn(level: u8, target: FfiSlice, message: FfiSlice),
+    /// Writes one log line: level 1 error .. 5 trace, target and message as UTF-8, valid for the
+    /// call.
+    pub log: unsafe extern "C" fn(level: u8, target: FfiSlice, message: FfiSlice),
 }
 
-/// Callbacks a running connector may call at any time, from any thread, until it is freed.
+/// Callbacks a connector may call at any time, from any thread, for as long as it likes.
+///
+/// `handle` is opaque: the worker looks it up on every call. While the connector runs, the calls
+/// reach it; once the worker has stopped or freed the connector they return [`STATUS_STOPPED`].
+/// So a copy that outlives the connector is harmless, and the context holds no pointer at all.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct HostConnectorContext {
-    /// Host state; thread-safe on the host side.
-    pub ctx: *const c_void,
-    /// Ask for `task_configs` to be called again.
-    pub request_task_reconfiguration: extern "C" fn(ctx: *const c_void),
-    /// Report an error found outside a call.
-    pub raise_error: extern "C" fn(ctx: *const c_void, message: FfiSlice),
+    /// Names the connector instance to the worker.
+    pub handle: u64,
+    /// Asks for `task_configs` to be called again; returns a status.
+    pub request_task_reconfiguration: extern "C" fn(handle: u64) -> i32,
+    /// Reports an error found outside a call (UTF-8, valid for the call); returns a status.
+    pub raise_error: unsafe extern "C" fn(handle: u64, message: FfiSlice) -> i32,
 }
 
-// SAFETY: the worker promises `ctx` is thread-safe (an Arc'd channel) and outlives the connector.
-unsafe impl Send for HostConnectorContext {}
-// SAFETY: as above; the callbacks take `ctx` by shared pointer only.
-unsafe impl Sync for HostConnectorContext {}
-
 impl HostConnectorContext {
-    pub(crate) fn request_task_reconfiguration(&self) {
-        (self.request_task_reconfiguration)(self.ctx);
+    pub(crate) fn request_task_reconfiguration(&self) -> i32 {
+        (self.request_task_reconfiguration)(self.handle)
     }
 
-    pub(crate) fn raise_error(&self, message: &str) {
-        (self.raise_error)(self.ctx, FfiSlice::new(message.as_bytes()));
+    pub(crate) fn raise_error(&self, message: &str) -> i32 {
+        // SAFETY: the message is borrowed for the call; the worker copies it.
+        unsafe { (self.raise_error)(self.handle, FfiSlice::new(message.as_bytes())) }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Loads real connector libraries built by the workspace through the plugin loader, including
-//! libraries that break the ABI's rules.
+//! libraries that break the ABI's rules, and runs one that misuses its context in a real worker.
 
 mod support;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use ferry_runtime::plugins::{
     SinkTaskInstance, SourceTaskInstance,
 };
 use serde_json::json;
+use support::worker::WorkerSetup;
 
 fn config(pairs: &[(&str, &str)]) -> ConfigMap {
     pairs
@@ -60,6 +62,28 @@ fn poll_at_least(
         records.extend(task.poll(Duration::from_millis(100)).unwrap());
     }
     records
+}
+
+/// Waits until `path` holds text that `done` accepts, failing after `timeout` with `what`.
+fn wait_for_file(
+    path: &Path,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not seen in {} within {timeout:?}; it holds {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -299,4 +323,70 @@ fn a_kind_without_its_task_entry_points_is_refused() {
         line.contains("declares a source connector but has no source task entry points"),
         "{line}"
     );
+}
+
+fn keeper(name: &str, report: &Path) -> serde_json::Value {
+    json!({
+        "name": name,
+        "config": {
+            "connector.class": "ContextKeeper",
+            "report.file": report.display().to_string(),
+            "call.interval.ms": "100",
+        }
+    })
+}
+
+/// The successful calls a context keeper has reported so far (its report reads `ok <n>`).
+fn successful_calls(report: &str) -> Option<u64> {
+    report.strip_prefix("ok ")?.parse().ok()
+}
+
+#[test]
+fn a_context_kept_after_delete_returns_an_error_and_the_worker_stays_up() {
+    let setup = WorkerSetup::new(&["ferry_test_context_keeper"], "");
+    let worker = setup.start();
+    let wait = Duration::from_secs(30);
+    let first = setup.dir.path().join("first.report");
+    let second = setup.dir.path().join("second.report");
+
+    for (name, report) in [("first", &first), ("second", &second)] {
+        let created = worker.call("POST", "/connectors", Some(&keeper(name, report)));
+        assert_eq!(created.status, 201, "{}", created.body);
+        wait_for_file(
+            report,
+            wait,
+            &format!("{name}'s first successful call"),
+            |t| successful_calls(t).is_some(),
+        );
+    }
+
+    // The first connector's thread keeps calling its context after the connector is freed.
+    assert_eq!(worker.call("DELETE", "/connectors/first", None).status, 204);
+    let error = wait_for_file(&first, wait, "an error from a call after delete", |t| {
+        t.starts_with("error: ")
+    });
+    assert!(
+        error.contains("connector first was stopped; this context is no longer valid"),
+        "{error}"
+    );
+
+    // The worker is still up: it answers, and the other connector's context still reaches it.
+    assert_eq!(worker.call("GET", "/", None).status, 200);
+    assert_eq!(
+        worker.call("GET", "/connectors", None).json(),
+        json!(["second"])
+    );
+    worker.wait_for("/connectors/second/status", wait, |s| {
+        s["connector"]["state"] == "RUNNING"
+    });
+    let before = successful_calls(&std::fs::read_to_string(&second).unwrap()).unwrap();
+    wait_for_file(
+        &second,
+        wait,
+        "more successful calls after the delete",
+        |t| successful_calls(t).is_some_and(|n| n > before + 3),
+    );
+    let log = worker.log();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(worker.terminate().success());
 }

@@ -129,8 +129,11 @@ static HOST: FfiHost = FfiHost {
 
 /// Re-emits a plugin's log line in the worker's log, inside the calling thread's span (the task
 /// thread's span names the connector and task).
-extern "C" fn plugin_log(level: u8, target: FfiSlice, message: FfiSlice) {
-    // SAFETY: the plugin passes slices valid for the call; they are copied here.
+///
+/// # Safety
+/// Both slices must be valid for the call.
+unsafe extern "C" fn plugin_log(level: u8, target: FfiSlice, message: FfiSlice) {
+    // SAFETY: guaranteed by the caller (the plugin); the bytes are copied here.
     let (target, message) = unsafe { (target.to_string_lossy(), message.to_string_lossy()) };
     match level {
         1 => tracing::error!(target: "ferry::plugin", plugin = %target, "{message}"),

@@ -10,6 +10,7 @@
 //!
 //! Loading a library runs its initialisers: plugins are trusted code, as jars are in Kafka Connect.
 
+mod context;
 mod instance;
 mod loader;
 
