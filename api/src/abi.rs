@@ -11,6 +11,18 @@
 //! prefixed entry point). The worker reads the version first and touches nothing else unless it
 //! matches [`ABI_VERSION`].
 //!
+//! Where the worker must check what a foreign library declares, the field's type accepts any bit
+//! pattern, so reading it is never undefined behaviour: the plugin kind is a plain `u32`
+//! ([`PLUGIN_KIND_SOURCE`], [`PLUGIN_KIND_SINK`]) and the task tables are nullable pointers. The
+//! worker refuses a library whose kind is unknown or whose table for that kind is null.
+//!
+//! A running connector reaches the worker through a [`HostConnectorContext`]: an opaque handle and
+//! callbacks that look it up, so a copy kept past the connector's life (say, by a background
+//! thread) gets [`STATUS_STOPPED`] instead of touching freed memory.
+//!
+//! ABI 2 changed the descriptor (kind as an integer, task tables behind pointers) and the
+//! connector context (a handle instead of a pointer); a library built for ABI 1 is refused.
+//!
 //! Connector authors never use this module directly: [`crate::export_source!`] and
 //! [`crate::export_sink!`] generate the exports. This is the only module of the API with `unsafe`.
 #![allow(unsafe_code)]
@@ -31,11 +43,11 @@ use crate::{
 };
 
 /// The ABI this crate speaks. Bump it on any change to a `repr(C)` type or entry point below.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// Unversioned symbol: `extern "C" fn() -> u32` returning the library's ABI version.
 pub const ABI_VERSION_SYMBOL: &str = "ferry_plugin_abi_version";
 /// Versioned entry symbol: `extern "C" fn() -> *const PluginDescriptor`.
-pub const DESCRIPTOR_SYMBOL: &str = "ferry_plugin_descriptor_v1";
+pub const DESCRIPTOR_SYMBOL: &str = "ferry_plugin_descriptor_v2";
 
 /// The call succeeded.
 pub const STATUS_OK: i32 = 0;
@@ -47,6 +59,8 @@ pub const STATUS_RETRIABLE: i32 = 2;
 pub const STATUS_FATAL: i32 = 3;
 /// The connector panicked; the panic was caught at the boundary.
 pub const STATUS_PANIC: i32 = 4;
+/// A [`HostConnectorContext`] callback named a connector the worker has stopped or freed.
+pub const STATUS_STOPPED: i32 = 5;
 
 /// Borrowed bytes. A null `ptr` means "absent" (a null key or value), distinct from empty.
 #[repr(C)]
@@ -224,46 +238,42 @@ pub struct FfiOutput {
 pub struct FfiHost {
     /// Most verbose level the worker will print: 1 error .. 5 trace.
     pub max_level: u8,
-    /// Writes one log line: level 1 error .. 5 trace, target and message as UTF-8.
-    pub log: extern "C" fn(level: u8, target: FfiSlice, message: FfiSlice),
+    /// Writes one log line: level 1 error .. 5 trace, target and message as UTF-8, valid for the
+    /// call.
+    pub log: unsafe extern "C" fn(level: u8, target: FfiSlice, message: FfiSlice),
 }
 
-/// Callbacks a running connector may call at any time, from any thread, until it is freed.
+/// Callbacks a connector may call at any time, from any thread, for as long as it likes.
+///
+/// `handle` is opaque: the worker looks it up on every call. While the connector runs, the calls
+/// reach it; once the worker has stopped or freed the connector they return [`STATUS_STOPPED`].
+/// So a copy that outlives the connector is harmless, and the context holds no pointer at all.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct HostConnectorContext {
-    /// Host state; thread-safe on the host side.
-    pub ctx: *const c_void,
-    /// Ask for `task_configs` to be called again.
-    pub request_task_reconfiguration: extern "C" fn(ctx: *const c_void),
-    /// Report an error found outside a call.
-    pub raise_error: extern "C" fn(ctx: *const c_void, message: FfiSlice),
+    /// Names the connector instance to the worker.
+    pub handle: u64,
+    /// Asks for `task_configs` to be called again; returns a status.
+    pub request_task_reconfiguration: extern "C" fn(handle: u64) -> i32,
+    /// Reports an error found outside a call (UTF-8, valid for the call); returns a status.
+    pub raise_error: unsafe extern "C" fn(handle: u64, message: FfiSlice) -> i32,
 }
-
-// SAFETY: the worker promises `ctx` is thread-safe (an Arc'd channel) and outlives the connector.
-unsafe impl Send for HostConnectorContext {}
-// SAFETY: as above; the callbacks take `ctx` by shared pointer only.
-unsafe impl Sync for HostConnectorContext {}
 
 impl HostConnectorContext {
-    pub(crate) fn request_task_reconfiguration(&self) {
-        (self.request_task_reconfiguration)(self.ctx);
+    pub(crate) fn request_task_reconfiguration(&self) -> i32 {
+        (self.request_task_reconfiguration)(self.handle)
     }
 
-    pub(crate) fn raise_error(&self, message: &str) {
-        (self.raise_error)(self.ctx, FfiSlice::new(message.as_bytes()));
+    pub(crate) fn raise_error(&self, message: &str) -> i32 {
+        // SAFETY: the message is borrowed for the call; the worker copies it.
+        unsafe { (self.raise_error)(self.handle, FfiSlice::new(message.as_bytes())) }
     }
 }
 
-/// Whether a library holds a source or a sink connector.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PluginKind {
-    /// A source connector.
-    Source = 1,
-    /// A sink connector.
-    Sink = 2,
-}
+/// [`PluginDescriptor::kind`] of a source connector.
+pub const PLUGIN_KIND_SOURCE: u32 = 1;
+/// [`PluginDescriptor::kind`] of a sink connector.
+pub const PLUGIN_KIND_SINK: u32 = 2;
 
 /// Entry points of the connector itself.
 #[repr(C)]
@@ -371,8 +381,9 @@ pub struct PluginDescriptor {
     pub abi_version: u32,
     /// `size_of::<PluginDescriptor>()` in the plugin, checked by the host.
     pub struct_size: usize,
-    /// Source or sink.
-    pub kind: PluginKind,
+    /// [`PLUGIN_KIND_SOURCE`] or [`PLUGIN_KIND_SINK`]; an integer, since a foreign library may
+    /// hold any value here and the worker must be able to read it to refuse it.
+    pub kind: u32,
     /// Full class name, e.g. `ferry.mqtt.MqttSourceConnector`.
     pub class_name: FfiSlice,
     /// Short names, comma-separated, e.g. `MqttSourceConnector,MqttSource`.
@@ -385,14 +396,32 @@ pub struct PluginDescriptor {
     pub init: unsafe extern "C" fn(host: *const FfiHost),
     /// Connector entry points.
     pub connector: ConnectorVTable,
-    /// Source task entry points (when `kind` is `Source`).
-    pub source_task: Option<SourceTaskVTable>,
-    /// Sink task entry points (when `kind` is `Sink`).
-    pub sink_task: Option<SinkTaskVTable>,
+    /// Source task entry points, 'static; non-null when `kind` is [`PLUGIN_KIND_SOURCE`].
+    pub source_task: *const SourceTaskVTable,
+    /// Sink task entry points, 'static; non-null when `kind` is [`PLUGIN_KIND_SINK`].
+    pub sink_task: *const SinkTaskVTable,
 }
 
-// SAFETY: a descriptor is built once, leaked, never mutated, and points only to 'static data and
-// to entry points that may be called from any thread (one thread per instance at a time).
+/// Never called. rustc checks FFI safety only of what an `extern "C"` signature takes or returns
+/// by value, not of what a pointer points to; taking every boundary type by value here makes it
+/// check them all (an `Option` of a table, as in ABI 1, would fail the build).
+#[deny(improper_ctypes_definitions)]
+#[allow(dead_code)]
+extern "C" fn every_boundary_type_is_ffi_safe(
+    _: PluginDescriptor,
+    _: SourceTaskVTable,
+    _: SinkTaskVTable,
+    _: FfiHost,
+    _: FfiOutput,
+    _: FfiSourceRecord,
+    _: FfiSinkRecord,
+    _: FfiRecordMetadata,
+) {
+}
+
+// SAFETY: a descriptor is built once, leaked, never mutated, and points only to 'static data
+// (strings, leaked task tables) and to entry points that may be called from any thread (one
+// thread per instance at a time).
 unsafe impl Send for PluginDescriptor {}
 // SAFETY: as above.
 unsafe impl Sync for PluginDescriptor {}
@@ -411,44 +440,46 @@ unsafe impl Sync for DescriptorPtr {}
 
 /// Builds the descriptor of a source connector; called once by the exported entry symbol.
 pub fn source_descriptor<C: SourceConnector>(class_name: &'static str) -> DescriptorPtr {
+    let tasks = SourceTaskVTable {
+        start: source_task_start::<C::Task>,
+        free: task_free::<SourceTaskState<C::Task>>,
+        poll: source_task_poll::<C::Task>,
+        commit_record: source_task_commit_record::<C::Task>,
+        commit: source_task_commit::<C::Task>,
+        stop: source_task_stop::<C::Task>,
+    };
     descriptor::<C>(
         class_name,
-        PluginKind::Source,
-        Some(SourceTaskVTable {
-            start: source_task_start::<C::Task>,
-            free: task_free::<SourceTaskState<C::Task>>,
-            poll: source_task_poll::<C::Task>,
-            commit_record: source_task_commit_record::<C::Task>,
-            commit: source_task_commit::<C::Task>,
-            stop: source_task_stop::<C::Task>,
-        }),
-        None,
+        PLUGIN_KIND_SOURCE,
+        Box::leak(Box::new(tasks)),
+        ptr::null(),
     )
 }
 
 /// Builds the descriptor of a sink connector; called once by the exported entry symbol.
 pub fn sink_descriptor<C: SinkConnector>(class_name: &'static str) -> DescriptorPtr {
+    let tasks = SinkTaskVTable {
+        start: sink_task_start::<C::Task>,
+        free: task_free::<C::Task>,
+        open: sink_task_open::<C::Task>,
+        close: sink_task_close::<C::Task>,
+        put: sink_task_put::<C::Task>,
+        pre_commit: sink_task_pre_commit::<C::Task>,
+        stop: sink_task_stop::<C::Task>,
+    };
     descriptor::<C>(
         class_name,
-        PluginKind::Sink,
-        None,
-        Some(SinkTaskVTable {
-            start: sink_task_start::<C::Task>,
-            free: task_free::<C::Task>,
-            open: sink_task_open::<C::Task>,
-            close: sink_task_close::<C::Task>,
-            put: sink_task_put::<C::Task>,
-            pre_commit: sink_task_pre_commit::<C::Task>,
-            stop: sink_task_stop::<C::Task>,
-        }),
+        PLUGIN_KIND_SINK,
+        ptr::null(),
+        Box::leak(Box::new(tasks)),
     )
 }
 
 fn descriptor<C: Connector>(
     class_name: &'static str,
-    kind: PluginKind,
-    source_task: Option<SourceTaskVTable>,
-    sink_task: Option<SinkTaskVTable>,
+    kind: u32,
+    source_task: *const SourceTaskVTable,
+    sink_task: *const SinkTaskVTable,
 ) -> DescriptorPtr {
     let leak = |s: String| FfiSlice::new(Box::leak(s.into_boxed_str()).as_bytes());
     let descriptor = PluginDescriptor {

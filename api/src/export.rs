@@ -35,15 +35,18 @@ macro_rules! __export_plugin {
         /// The ABI version this library was built against; read by the worker before anything else.
         // The exported names are the plugin contract (see ferry_api::abi).
         #[allow(unsafe_code)]
+        #[deny(improper_ctypes_definitions)]
         #[no_mangle]
         pub extern "C" fn ferry_plugin_abi_version() -> u32 {
             $crate::abi::ABI_VERSION
         }
 
-        /// The connector's descriptor: names, schema and entry points.
+        /// The connector's descriptor: names, schema and entry points. The name carries the ABI
+        /// version (`ferry_api::abi::DESCRIPTOR_SYMBOL`).
         #[allow(unsafe_code)]
+        #[deny(improper_ctypes_definitions)]
         #[no_mangle]
-        pub extern "C" fn ferry_plugin_descriptor_v1() -> *const $crate::abi::PluginDescriptor {
+        pub extern "C" fn ferry_plugin_descriptor_v2() -> *const $crate::abi::PluginDescriptor {
             static DESCRIPTOR: ::std::sync::OnceLock<$crate::abi::DescriptorPtr> =
                 ::std::sync::OnceLock::new();
             ::std::panic::catch_unwind(|| {

@@ -199,6 +199,10 @@ pub struct TaskContext {
 }
 
 /// What a running connector can ask of the worker.
+///
+/// The context may be cloned and moved to other threads. It is valid from [`Connector::start`]
+/// until the worker stops the connector; after that every call returns an error (and does nothing
+/// else), so a background thread that keeps a copy can notice it should end.
 #[derive(Clone)]
 pub struct ConnectorContext {
     name: String,
@@ -219,14 +223,32 @@ impl ConnectorContext {
 
     /// Asks the worker to call [`Connector::task_configs`] again and restart tasks whose
     /// configuration changed, e.g. after the connector discovered new input.
-    pub fn request_task_reconfiguration(&self) {
-        self.host.request_task_reconfiguration();
+    ///
+    /// Fails once the worker has stopped the connector.
+    pub fn request_task_reconfiguration(&self) -> Result<()> {
+        self.outcome(self.host.request_task_reconfiguration())
     }
 
     /// Reports an unrecoverable error found outside a worker call (e.g. on a background thread):
     /// the worker marks the connector FAILED with this message.
-    pub fn raise_error(&self, error: &ConnectError) {
-        self.host.raise_error(&error.to_string());
+    ///
+    /// Fails once the worker has stopped the connector.
+    pub fn raise_error(&self, error: &ConnectError) -> Result<()> {
+        self.outcome(self.host.raise_error(&error.to_string()))
+    }
+
+    fn outcome(&self, status: i32) -> Result<()> {
+        match status {
+            abi::STATUS_OK => Ok(()),
+            abi::STATUS_STOPPED => Err(ConnectError::fatal(format!(
+                "connector {} was stopped; this context is no longer valid",
+                self.name
+            ))),
+            other => Err(ConnectError::fatal(format!(
+                "the worker could not take the call from connector {} (status {other})",
+                self.name
+            ))),
+        }
     }
 }
 
@@ -235,5 +257,56 @@ impl std::fmt::Debug for ConnectorContext {
         f.debug_struct("ConnectorContext")
             .field("name", &self.name)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn accepted(_: u64) -> i32 {
+        abi::STATUS_OK
+    }
+    extern "C" fn accepted_error(_: u64, _: abi::FfiSlice) -> i32 {
+        abi::STATUS_OK
+    }
+    extern "C" fn stopped(_: u64) -> i32 {
+        abi::STATUS_STOPPED
+    }
+    extern "C" fn stopped_error(_: u64, _: abi::FfiSlice) -> i32 {
+        abi::STATUS_STOPPED
+    }
+
+    #[test]
+    fn a_context_says_when_its_connector_was_stopped() {
+        let live = ConnectorContext::from_host(
+            "cars".into(),
+            abi::HostConnectorContext {
+                handle: 1,
+                request_task_reconfiguration: accepted,
+                raise_error: accepted_error,
+            },
+        );
+        assert!(live.request_task_reconfiguration().is_ok());
+        assert!(live.raise_error(&ConnectError::fatal("lost")).is_ok());
+
+        let stale = ConnectorContext::from_host(
+            "cars".into(),
+            abi::HostConnectorContext {
+                handle: 1,
+                request_task_reconfiguration: stopped,
+                raise_error: stopped_error,
+            },
+        );
+        for result in [
+            stale.request_task_reconfiguration(),
+            stale.raise_error(&ConnectError::fatal("lost")),
+        ] {
+            let error = result.unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "connector cars was stopped; this context is no longer valid"
+            );
+        }
     }
 }

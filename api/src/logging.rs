@@ -110,11 +110,14 @@ impl Drop for HostLine {
             return;
         }
         if let Some(host) = HOST.get() {
-            (host.log)(
-                self.level,
-                FfiSlice::new(self.target.as_bytes()),
-                FfiSlice::new(text),
-            );
+            // SAFETY: both slices are borrowed for the call; the worker copies them.
+            unsafe {
+                (host.log)(
+                    self.level,
+                    FfiSlice::new(self.target.as_bytes()),
+                    FfiSlice::new(text),
+                )
+            };
         }
     }
 }

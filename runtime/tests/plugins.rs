@@ -1,16 +1,19 @@
-//! Loads real connector libraries built by the workspace through the plugin loader.
+//! Loads real connector libraries built by the workspace through the plugin loader, including
+//! libraries that break the ABI's rules, and runs one that misuses its context in a real worker.
 
 mod support;
 
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_api::{ConfigMap, ConnectError, RecordMetadata, SinkRecord, SourceOffset};
 use ferry_runtime::plugins::{
-    ConnectorEvents, ConnectorInstance, ConnectorType, LoadError, PluginRegistry, SinkTaskInstance,
-    SourceTaskInstance,
+    ConnectorEvents, ConnectorInstance, ConnectorType, LoadError, PluginRegistry, PolledRecord,
+    SinkTaskInstance, SourceTaskInstance,
 };
 use serde_json::json;
+use support::worker::WorkerSetup;
 
 fn config(pairs: &[(&str, &str)]) -> ConfigMap {
     pairs
@@ -29,6 +32,58 @@ fn registry(crate_names: &[&str]) -> (PluginRegistry, Vec<LoadError>, tempfile::
     let dir = support::plugin_dir(crate_names);
     let (registry, failures) = PluginRegistry::scan(&[dir.path().to_path_buf()]);
     (registry, failures, dir)
+}
+
+/// The one failure of scanning a directory that holds only `crate_name`, as its log line.
+fn only_failure(crate_name: &str) -> String {
+    let (registry, failures, _dir) = registry(&[crate_name]);
+    assert!(registry.plugins().is_empty(), "{:?}", registry.plugins());
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let line = failures[0].to_string();
+    assert!(line.contains(&format!("lib{crate_name}.so")), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+    line
+}
+
+/// Polls `task` until it has returned at least `count` records, failing after `timeout`.
+fn poll_at_least(
+    task: &mut SourceTaskInstance,
+    count: usize,
+    timeout: Duration,
+) -> Vec<PolledRecord> {
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    while records.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} records within {timeout:?}, the task returned {}",
+            records.len()
+        );
+        records.extend(task.poll(Duration::from_millis(100)).unwrap());
+    }
+    records
+}
+
+/// Waits until `path` holds text that `done` accepts, failing after `timeout` with `what`.
+fn wait_for_file(
+    path: &Path,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not seen in {} within {timeout:?}; it holds {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -82,7 +137,7 @@ fn refuses_foreign_abi_and_non_plugins_but_loads_the_rest() {
         line.contains("built against Ferry plugin ABI 999"),
         "{line}"
     );
-    assert!(line.contains("this worker supports ABI 1"), "{line}");
+    assert!(line.contains("this worker supports ABI 2"), "{line}");
     assert!(
         line.contains("rebuild the connector against ferry-api"),
         "{line}"
@@ -148,10 +203,7 @@ fn source_tasks_resume_from_offsets_and_take_acknowledgements() {
     };
     let mut task =
         SourceTaskInstance::start(plugin, "seq", 1, &task_configs[1], &[committed]).unwrap();
-    let mut records = Vec::new();
-    while records.len() < 5 {
-        records.extend(task.poll(Duration::from_millis(100)).unwrap());
-    }
+    let records = poll_at_least(&mut task, 5, Duration::from_secs(10));
     let first = &records[0].record;
     assert_eq!(first.topic, "numbers");
     assert_eq!(first.key.as_deref(), Some(&b"1"[..]));
@@ -229,8 +281,112 @@ fn a_panic_in_poll_or_put_is_an_error_for_that_task_only() {
         &[],
     )
     .unwrap();
-    let mut polled = Vec::new();
-    while polled.is_empty() {
-        polled = healthy.poll(Duration::from_millis(50)).unwrap();
+    poll_at_least(&mut healthy, 1, Duration::from_secs(10));
+}
+
+#[test]
+fn a_library_built_for_abi_1_is_refused_with_a_request_to_rebuild_it() {
+    let line = only_failure("ferry_test_old_abi");
+    assert!(line.contains("built against Ferry plugin ABI 1,"), "{line}");
+    assert!(line.contains("this worker supports ABI 2"), "{line}");
+    assert!(line.contains("rebuild"), "{line}");
+}
+
+#[test]
+fn an_unknown_kind_is_refused_with_the_kind_named() {
+    let line = only_failure("ferry_test_bad_kind");
+    assert!(line.contains("declares connector kind 7"), "{line}");
+    assert!(line.contains("only 1 (source) and 2 (sink)"), "{line}");
+
+    // The operator sees the same line from `ferry plugins`.
+    let dir = support::plugin_dir(&["ferry_test_bad_kind", "sequence_connector"]);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("plugins")
+        .arg(dir.path())
+        .output()
+        .expect("the ferry binary runs");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("libferry_test_bad_kind.so"))
+        .unwrap_or_else(|| panic!("no line names the library:\n{stderr}"));
+    assert!(warning.starts_with("warning: skipping"), "{warning}");
+    assert!(warning.contains("declares connector kind 7"), "{warning}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("SequenceSource"));
+}
+
+#[test]
+fn a_kind_without_its_task_entry_points_is_refused() {
+    let line = only_failure("ferry_test_no_task_entry_points");
+    assert!(
+        line.contains("declares a source connector but has no source task entry points"),
+        "{line}"
+    );
+}
+
+fn keeper(name: &str, report: &Path) -> serde_json::Value {
+    json!({
+        "name": name,
+        "config": {
+            "connector.class": "ContextKeeper",
+            "report.file": report.display().to_string(),
+            "call.interval.ms": "100",
+        }
+    })
+}
+
+/// The successful calls a context keeper has reported so far (its report reads `ok <n>`).
+fn successful_calls(report: &str) -> Option<u64> {
+    report.strip_prefix("ok ")?.parse().ok()
+}
+
+#[test]
+fn a_context_kept_after_delete_returns_an_error_and_the_worker_stays_up() {
+    let setup = WorkerSetup::new(&["ferry_test_context_keeper"], "");
+    let worker = setup.start();
+    let wait = Duration::from_secs(30);
+    let first = setup.dir.path().join("first.report");
+    let second = setup.dir.path().join("second.report");
+
+    for (name, report) in [("first", &first), ("second", &second)] {
+        let created = worker.call("POST", "/connectors", Some(&keeper(name, report)));
+        assert_eq!(created.status, 201, "{}", created.body);
+        wait_for_file(
+            report,
+            wait,
+            &format!("{name}'s first successful call"),
+            |t| successful_calls(t).is_some(),
+        );
     }
+
+    // The first connector's thread keeps calling its context after the connector is freed.
+    assert_eq!(worker.call("DELETE", "/connectors/first", None).status, 204);
+    let error = wait_for_file(&first, wait, "an error from a call after delete", |t| {
+        t.starts_with("error: ")
+    });
+    assert!(
+        error.contains("connector first was stopped; this context is no longer valid"),
+        "{error}"
+    );
+
+    // The worker is still up: it answers, and the other connector's context still reaches it.
+    assert_eq!(worker.call("GET", "/", None).status, 200);
+    assert_eq!(
+        worker.call("GET", "/connectors", None).json(),
+        json!(["second"])
+    );
+    worker.wait_for("/connectors/second/status", wait, |s| {
+        s["connector"]["state"] == "RUNNING"
+    });
+    let before = successful_calls(&std::fs::read_to_string(&second).unwrap()).unwrap();
+    wait_for_file(
+        &second,
+        wait,
+        "more successful calls after the delete",
+        |t| successful_calls(t).is_some_and(|n| n > before + 3),
+    );
+    let log = worker.log();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(worker.terminate().success());
 }

@@ -137,11 +137,15 @@ mod tests {
             ("mqtt.topics", "a/+,b/#,c"),
             ("kafka.topic", "t"),
         ];
-        extern "C" fn reconfigure(_: *const std::ffi::c_void) {}
-        extern "C" fn raise(_: *const std::ffi::c_void, _: ferry_api::abi::FfiSlice) {}
+        extern "C" fn reconfigure(_: u64) -> i32 {
+            ferry_api::abi::STATUS_OK
+        }
+        extern "C" fn raise(_: u64, _: ferry_api::abi::FfiSlice) -> i32 {
+            ferry_api::abi::STATUS_OK
+        }
         let context = || {
             let host = ferry_api::abi::HostConnectorContext {
-                ctx: std::ptr::null(),
+                handle: 0,
                 request_task_reconfiguration: reconfigure,
                 raise_error: raise,
             };

@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use ferry_api::abi::{
     FfiHeader, FfiOutput, FfiRecordMetadata, FfiSinkRecord, FfiSlice, FfiSourceRecord,
-    FfiTopicPartitionOffset, HostConnectorContext, SinkTaskVTable, SourceTaskVTable, STATUS_OK,
-    STATUS_RETRIABLE,
+    FfiTopicPartitionOffset, SinkTaskVTable, SourceTaskVTable, STATUS_OK, STATUS_RETRIABLE,
 };
 use ferry_api::config::ConfigIssue;
 use ferry_api::{
@@ -21,9 +20,11 @@ use ferry_api::{
     SourceRecord, TopicPartition, TopicPartitionOffset,
 };
 
-use super::Plugin;
+use super::context::Registration;
+use super::{Plugin, TaskEntryPoints};
 
-/// What a running connector may tell the worker at any time, from any thread.
+/// What a running connector may tell the worker at any time, from any thread. Calls the connector
+/// makes after its [`ConnectorInstance`] was stopped or dropped do not reach it.
 pub trait ConnectorEvents: Send + Sync {
     /// The connector wants `task_configs` called again.
     fn request_task_reconfiguration(&self);
@@ -229,29 +230,13 @@ impl Plugin {
 pub struct ConnectorInstance {
     plugin: Arc<Plugin>,
     instance: *mut c_void,
-    events: *const Arc<dyn ConnectorEvents>,
+    /// What the plugin's copies of the connector context reach, while it is registered.
+    context: Registration,
 }
 
 // SAFETY: the instance is used through `&mut self` only, one thread at a time, as the ABI allows;
-// `events` points to a Send + Sync Arc.
+// the registration is Send on its own.
 unsafe impl Send for ConnectorInstance {}
-
-extern "C" fn on_request_reconfiguration(ctx: *const c_void) {
-    // SAFETY: ctx is the boxed Arc made in ConnectorInstance::new, freed only after the instance.
-    let events = unsafe { &*(ctx as *const Arc<dyn ConnectorEvents>) };
-    events.request_task_reconfiguration();
-}
-
-extern "C" fn on_raise_error(ctx: *const c_void, message: FfiSlice) {
-    // SAFETY: as in on_request_reconfiguration; the message is valid for the call and copied.
-    let (events, message) = unsafe {
-        (
-            &*(ctx as *const Arc<dyn ConnectorEvents>),
-            message.to_string_lossy(),
-        )
-    };
-    events.raise_error(message);
-}
 
 impl ConnectorInstance {
     /// Creates an idle connector named `name` in `plugin`.
@@ -260,18 +245,16 @@ impl ConnectorInstance {
         name: &str,
         events: Arc<dyn ConnectorEvents>,
     ) -> Result<Self, ConnectError> {
-        let events = Box::into_raw(Box::new(events)) as *const Arc<dyn ConnectorEvents>;
-        let context = HostConnectorContext {
-            ctx: events as *const c_void,
-            request_task_reconfiguration: on_request_reconfiguration,
-            raise_error: on_raise_error,
+        let context = Registration::new(events);
+        // SAFETY: the name is valid for the call; the context holds no pointer, so it may outlive
+        // anything.
+        let instance = unsafe {
+            (plugin.descriptor.connector.new)(
+                FfiSlice::new(name.as_bytes()),
+                context.host_context(),
+            )
         };
-        // SAFETY: the name is valid for the call; the context outlives the instance (see Drop).
-        let instance =
-            unsafe { (plugin.descriptor.connector.new)(FfiSlice::new(name.as_bytes()), context) };
         if instance.is_null() {
-            // SAFETY: `events` came from Box::into_raw above and was not handed to a live instance.
-            drop(unsafe { Box::from_raw(events as *mut Arc<dyn ConnectorEvents>) });
             return Err(ConnectError::fatal(format!(
                 "connector {} panicked while being created",
                 plugin.class_name
@@ -280,7 +263,7 @@ impl ConnectorInstance {
         Ok(ConnectorInstance {
             plugin,
             instance,
-            events,
+            context,
         })
     }
 
@@ -289,8 +272,9 @@ impl ConnectorInstance {
         &self.plugin
     }
 
-    /// Starts the connector.
+    /// Starts the connector; its context is valid from now on until `stop`.
     pub fn start(&mut self, config: &ConfigMap) -> Result<(), ConnectError> {
+        self.context.activate();
         let json = config_json(config);
         let mut out = CallOutput::default();
         let ffi = out.ffi();
@@ -313,8 +297,10 @@ impl ConnectorInstance {
         out.json("task configs")
     }
 
-    /// Stops the connector.
+    /// Stops the connector. Its context is revoked first: a background thread of the connector
+    /// that still calls it gets an error from then on, and can see that it should end.
     pub fn stop(&mut self) -> Result<(), ConnectError> {
+        self.context.revoke();
         let mut out = CallOutput::default();
         let ffi = out.ffi();
         // SAFETY: live instance and output valid for the call.
@@ -325,19 +311,16 @@ impl ConnectorInstance {
 
 impl Drop for ConnectorInstance {
     fn drop(&mut self) {
-        // SAFETY: the instance came from `new` and is freed once; the events box is freed after
-        // the plugin has dropped the context that points to it.
-        unsafe {
-            (self.plugin.descriptor.connector.free)(self.instance);
-            drop(Box::from_raw(self.events as *mut Arc<dyn ConnectorEvents>));
-        }
+        self.context.revoke();
+        // SAFETY: the instance came from `new` and is freed once.
+        unsafe { (self.plugin.descriptor.connector.free)(self.instance) };
     }
 }
 
 /// A source task inside a plugin.
 pub struct SourceTaskInstance {
     plugin: Arc<Plugin>,
-    vtable: SourceTaskVTable,
+    vtable: &'static SourceTaskVTable,
     instance: *mut c_void,
 }
 
@@ -353,10 +336,12 @@ impl SourceTaskInstance {
         config: &ConfigMap,
         offsets: &[SourceOffset],
     ) -> Result<Self, ConnectError> {
-        let vtable = plugin
-            .descriptor
-            .source_task
-            .ok_or_else(|| ConnectError::fatal(format!("{} is not a source", plugin.class_name)))?;
+        let TaskEntryPoints::Source(vtable) = plugin.tasks else {
+            return Err(ConnectError::fatal(format!(
+                "{} is not a source",
+                plugin.class_name
+            )));
+        };
         let config = config_json(config);
         let offsets = serde_json::to_vec(
             &offsets
@@ -452,7 +437,7 @@ impl Drop for SourceTaskInstance {
 /// A sink task inside a plugin.
 pub struct SinkTaskInstance {
     plugin: Arc<Plugin>,
-    vtable: SinkTaskVTable,
+    vtable: &'static SinkTaskVTable,
     instance: *mut c_void,
 }
 
@@ -489,10 +474,12 @@ impl SinkTaskInstance {
         task: u32,
         config: &ConfigMap,
     ) -> Result<Self, ConnectError> {
-        let vtable = plugin
-            .descriptor
-            .sink_task
-            .ok_or_else(|| ConnectError::fatal(format!("{} is not a sink", plugin.class_name)))?;
+        let TaskEntryPoints::Sink(vtable) = plugin.tasks else {
+            return Err(ConnectError::fatal(format!(
+                "{} is not a sink",
+                plugin.class_name
+            )));
+        };
         let config = config_json(config);
         let mut out = CallOutput::default();
         let ffi = out.ffi();

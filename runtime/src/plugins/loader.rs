@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use ferry_api::abi::{
-    FfiHost, FfiSlice, PluginDescriptor, PluginKind, ABI_VERSION, ABI_VERSION_SYMBOL,
-    DESCRIPTOR_SYMBOL,
+    FfiHost, FfiSlice, PluginDescriptor, ABI_VERSION, ABI_VERSION_SYMBOL, DESCRIPTOR_SYMBOL,
+    PLUGIN_KIND_SINK, PLUGIN_KIND_SOURCE,
 };
 use libloading::Library;
 
-use super::{ConnectorType, LoadError, Plugin};
+use super::{ConnectorType, LoadError, Plugin, TaskEntryPoints};
 
 const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -45,13 +45,16 @@ pub(super) fn load(path: &Path) -> Result<Plugin, LoadError> {
         api_version: API_VERSION,
     };
 
-    // SAFETY: ABI version 1 declares the descriptor symbol with exactly this signature.
+    // SAFETY: the library speaks this worker's ABI, which declares the descriptor symbol with
+    // exactly this signature.
     let entry = unsafe {
         library.get::<extern "C" fn() -> *const PluginDescriptor>(DESCRIPTOR_SYMBOL.as_bytes())
     }
     .map_err(|_| bad(format!("the `{DESCRIPTOR_SYMBOL}` symbol is missing")))?;
     // SAFETY: the descriptor is leaked by the plugin and lives as long as the library, which is
-    // never unloaded (leaked below).
+    // never unloaded (leaked below). Its kind and task tables are an integer and nullable
+    // pointers, valid whatever the library put there, and checked below; its entry points are
+    // trusted like the rest of the library's code.
     let descriptor: &'static PluginDescriptor = unsafe { entry().as_ref() }
         .ok_or_else(|| bad("its descriptor could not be built".to_string()))?;
     if descriptor.abi_version != ABI_VERSION
@@ -69,14 +72,31 @@ pub(super) fn load(path: &Path) -> Result<Plugin, LoadError> {
         // SAFETY: descriptor strings are 'static in the plugin (literals or leaked).
         unsafe { slice.to_string_lossy() }
     };
-    let kind = match (
-        descriptor.kind,
-        &descriptor.source_task,
-        &descriptor.sink_task,
-    ) {
-        (PluginKind::Source, Some(_), _) => ConnectorType::Source,
-        (PluginKind::Sink, _, Some(_)) => ConnectorType::Sink,
-        _ => return Err(bad("its descriptor lacks the task entry points".to_string())),
+    let missing = |kind: &'static str| LoadError::MissingTaskEntryPoints {
+        path: path.to_path_buf(),
+        kind,
+        api_version: API_VERSION,
+    };
+    let (kind, tasks) = match descriptor.kind {
+        PLUGIN_KIND_SOURCE => {
+            // SAFETY: a non-null table pointer points to a table the plugin leaked, alive as long
+            // as the library, which is never unloaded.
+            let tasks =
+                unsafe { descriptor.source_task.as_ref() }.ok_or_else(|| missing("source"))?;
+            (ConnectorType::Source, TaskEntryPoints::Source(tasks))
+        }
+        PLUGIN_KIND_SINK => {
+            // SAFETY: as for the source table.
+            let tasks = unsafe { descriptor.sink_task.as_ref() }.ok_or_else(|| missing("sink"))?;
+            (ConnectorType::Sink, TaskEntryPoints::Sink(tasks))
+        }
+        kind => {
+            return Err(LoadError::UnknownKind {
+                path: path.to_path_buf(),
+                kind,
+                api_version: API_VERSION,
+            })
+        }
     };
     let config_schema = serde_json::from_str(&text(descriptor.config_schema))
         .map_err(|e| bad(format!("its config schema is not JSON ({e})")))?;
@@ -98,6 +118,7 @@ pub(super) fn load(path: &Path) -> Result<Plugin, LoadError> {
         kind,
         config_schema,
         descriptor,
+        tasks,
     })
 }
 
@@ -108,8 +129,11 @@ static HOST: FfiHost = FfiHost {
 
 /// Re-emits a plugin's log line in the worker's log, inside the calling thread's span (the task
 /// thread's span names the connector and task).
-extern "C" fn plugin_log(level: u8, target: FfiSlice, message: FfiSlice) {
-    // SAFETY: the plugin passes slices valid for the call; they are copied here.
+///
+/// # Safety
+/// Both slices must be valid for the call.
+unsafe extern "C" fn plugin_log(level: u8, target: FfiSlice, message: FfiSlice) {
+    // SAFETY: guaranteed by the caller (the plugin); the bytes are copied here.
     let (target, message) = unsafe { (target.to_string_lossy(), message.to_string_lossy()) };
     match level {
         1 => tracing::error!(target: "ferry::plugin", plugin = %target, "{message}"),

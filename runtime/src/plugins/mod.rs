@@ -4,16 +4,20 @@
 //! sit in a folder of its own) for shared libraries. A library is read in two steps: first the
 //! unversioned `ferry_plugin_abi_version` symbol, and only when it names the ABI this worker
 //! speaks, the versioned descriptor. Anything else is skipped with one line that says why and what
-//! to do; the worker goes on with the libraries that loaded. Libraries are never unloaded: a
+//! to do; the worker goes on with the libraries that loaded. What the descriptor declares (its
+//! kind, its task entry points) is checked before it is trusted. Libraries are never unloaded: a
 //! plugin's threads may still run its code, and upgrading a plugin means restarting the worker.
 //!
 //! Loading a library runs its initialisers: plugins are trusted code, as jars are in Kafka Connect.
 
+mod context;
 mod instance;
 mod loader;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use ferry_api::abi::{SinkTaskVTable, SourceTaskVTable};
 
 pub use instance::{
     ConnectorEvents, ConnectorInstance, PolledRecord, SinkTaskInstance, SourceTaskInstance,
@@ -47,6 +51,15 @@ pub struct Plugin {
     /// JSON Schema of its configuration.
     pub config_schema: serde_json::Value,
     pub(crate) descriptor: &'static ferry_api::abi::PluginDescriptor,
+    /// The task entry points of its kind, checked at load.
+    pub(crate) tasks: TaskEntryPoints,
+}
+
+/// The task entry points of a plugin, as the loader found them in its descriptor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TaskEntryPoints {
+    Source(&'static SourceTaskVTable),
+    Sink(&'static SinkTaskVTable),
 }
 
 impl std::fmt::Debug for Plugin {
@@ -106,6 +119,26 @@ pub enum LoadError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+        /// The API crate version to rebuild against.
+        api_version: &'static str,
+    },
+    /// The descriptor declares a kind of connector this worker does not know.
+    #[error("skipping {path}: it declares connector kind {kind}, but this worker knows only {} (source) and {} (sink); rebuild the connector against ferry-api {api_version}", ferry_api::abi::PLUGIN_KIND_SOURCE, ferry_api::abi::PLUGIN_KIND_SINK)]
+    UnknownKind {
+        /// The file.
+        path: PathBuf,
+        /// The kind it declares.
+        kind: u32,
+        /// The API crate version to rebuild against.
+        api_version: &'static str,
+    },
+    /// The descriptor declares a kind but lacks that kind's task entry points.
+    #[error("skipping {path}: it declares a {kind} connector but has no {kind} task entry points; rebuild the connector against ferry-api {api_version}")]
+    MissingTaskEntryPoints {
+        /// The file.
+        path: PathBuf,
+        /// `source` or `sink`.
+        kind: &'static str,
         /// The API crate version to rebuild against.
         api_version: &'static str,
     },
