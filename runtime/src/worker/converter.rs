@@ -32,28 +32,31 @@ impl Converter {
         }
     }
 
-    /// Shapes bytes read from Kafka for a sink connector.
-    pub fn from_kafka(&self, data: Option<&[u8]>) -> Result<Option<Vec<u8>>, String> {
-        let Some(bytes) = data else {
-            return Ok(None);
+    /// Shapes bytes read from Kafka for a sink connector, in place: bytes that need no
+    /// reshaping are not copied, and on an error `data` is left as it was (for the dead-letter
+    /// topic).
+    pub fn from_kafka(&self, data: &mut Option<Vec<u8>>) -> Result<(), String> {
+        let Some(bytes) = data.as_deref() else {
+            return Ok(());
         };
         match self {
-            Converter::ByteArray => Ok(Some(bytes.to_vec())),
+            Converter::ByteArray => Ok(()),
             Converter::String => std::str::from_utf8(bytes)
-                .map(|s| Some(s.as_bytes().to_vec()))
+                .map(|_| ())
                 .map_err(|e| format!("StringConverter: not UTF-8 ({e})")),
             Converter::Json { schemas_enable } => {
                 let value: Value = serde_json::from_slice(bytes)
                     .map_err(|e| format!("JsonConverter: not JSON ({e})"))?;
                 if !*schemas_enable {
-                    return Ok(Some(bytes.to_vec()));
+                    return Ok(());
                 }
                 match value {
                     Value::Object(mut envelope)
                         if envelope.contains_key("schema") && envelope.contains_key("payload") =>
                     {
                         let payload = envelope.remove("payload").unwrap_or(Value::Null);
-                        Ok(Some(payload.to_string().into_bytes()))
+                        *data = Some(payload.to_string().into_bytes());
+                        Ok(())
                     }
                     _ => Err("JsonConverter with schemas.enable=true expects {\"schema\": ..., \"payload\": ...}; set value.converter.schemas.enable=false for plain JSON".to_string()),
                 }
@@ -90,7 +93,9 @@ mod tests {
             .unwrap();
         let envelope: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(envelope["payload"]["speed"], 88);
-        let back = json.from_kafka(Some(&out)).unwrap().unwrap();
+        let mut back = Some(out.clone());
+        json.from_kafka(&mut back).unwrap();
+        let back = back.unwrap();
         assert_eq!(back, br#"{"speed":88}"#);
         assert!(json.to_kafka(Some(b"not json".to_vec())).is_err());
     }

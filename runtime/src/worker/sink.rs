@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_api::{Header, SinkRecord, TopicPartition, TopicPartitionOffset};
+use ferry_api::{ConnectError, Header, SinkRecord, TopicPartition, TopicPartitionOffset};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::Headers;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::control::{TaskControl, TaskTarget};
@@ -22,6 +22,7 @@ use super::dead_letter::{DeadLetterQueue, Errant};
 use super::task::{TaskReporter, TaskSpec};
 use super::Worker;
 use crate::config::connector::ErrorTolerance;
+use crate::config::ConnectorKeys;
 use crate::metrics::TaskMetrics;
 use crate::plugins::SinkTaskInstance;
 use crate::status::State;
@@ -29,19 +30,151 @@ use crate::status::State;
 const MAX_BATCH: usize = 500;
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// One record read from Kafka, owned by the loop until it is handed to the task.
+#[derive(Debug, Clone)]
+struct Consumed {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<Header>,
+    timestamp_ms: Option<i64>,
+}
+
+impl Consumed {
+    fn errant(&self) -> Errant<'_> {
+        Errant {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers,
+        }
+    }
+}
+
+/// What the loop needs of its consumer: the group's consumer in a worker, a fake in tests.
+trait RecordSource {
+    /// The next record, waiting at most `timeout`.
+    fn next(&self, timeout: Duration) -> Option<Result<Consumed, String>>;
+    /// Stops fetching from every assigned partition (again: new ones arrive unpaused).
+    fn pause_all(&self) -> Result<(), String>;
+    /// Fetches from every assigned partition again.
+    fn resume_all(&self) -> Result<(), String>;
+    /// Reads `offset` of the partition again next (a record fetched while pausing).
+    fn rewind(&self, topic: &str, partition: i32, offset: i64);
+    /// Commits these offsets for the group (each the next offset to read).
+    fn commit(&self, offsets: &[TopicPartitionOffset]) -> Result<(), String>;
+}
+
+impl<C: ConsumerContext> RecordSource for BaseConsumer<C> {
+    fn next(&self, timeout: Duration) -> Option<Result<Consumed, String>> {
+        let message = match self.poll(timeout)? {
+            Ok(message) => message,
+            Err(error) => return Some(Err(format!("consumer error: {error}"))),
+        };
+        let headers = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| Header::new(h.key, h.value.unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Ok(Consumed {
+            topic: message.topic().to_string(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp_ms: message.timestamp().to_millis(),
+        }))
+    }
+
+    fn pause_all(&self) -> Result<(), String> {
+        let assignment = self.assignment().map_err(|e| e.to_string())?;
+        let _ = self.pause(&assignment);
+        Ok(())
+    }
+
+    fn resume_all(&self) -> Result<(), String> {
+        let assignment = self.assignment().map_err(|e| e.to_string())?;
+        let _ = self.resume(&assignment);
+        Ok(())
+    }
+
+    fn rewind(&self, topic: &str, partition: i32, offset: i64) {
+        let _ = self.seek(
+            topic,
+            partition,
+            Offset::Offset(offset),
+            Duration::from_secs(5),
+        );
+    }
+
+    fn commit(&self, offsets: &[TopicPartitionOffset]) -> Result<(), String> {
+        let mut list = TopicPartitionList::new();
+        for tpo in offsets {
+            list.add_partition_offset(&tpo.topic, tpo.partition, Offset::Offset(tpo.offset))
+                .map_err(|e| e.to_string())?;
+        }
+        Consumer::commit(self, &list, CommitMode::Sync)
+            .map_err(|e| format!("offset commit failed: {e}"))
+    }
+}
+
+/// What the loop calls on the task: the plugin in a worker, a fake in tests.
+trait SinkTaskCalls {
+    fn put(
+        &mut self,
+        records: &[SinkRecord],
+    ) -> Result<Vec<(TopicPartitionOffset, String)>, ConnectError>;
+    fn pre_commit(
+        &mut self,
+        offsets: &[TopicPartitionOffset],
+    ) -> Result<Vec<TopicPartitionOffset>, ConnectError>;
+}
+
+impl SinkTaskCalls for SinkTaskInstance {
+    fn put(
+        &mut self,
+        records: &[SinkRecord],
+    ) -> Result<Vec<(TopicPartitionOffset, String)>, ConnectError> {
+        SinkTaskInstance::put(self, records)
+    }
+
+    fn pre_commit(
+        &mut self,
+        offsets: &[TopicPartitionOffset],
+    ) -> Result<Vec<TopicPartitionOffset>, ConnectError> {
+        SinkTaskInstance::pre_commit(self, offsets)
+    }
+}
+
 /// The task and the positions it has been given records up to (next offset to read).
-struct SinkSession {
-    task: SinkTaskInstance,
+struct SinkSession<T> {
+    task: T,
     positions: BTreeMap<(String, i32), i64>,
     /// A failure inside a rebalance callback, surfaced by the main loop.
     failure: Option<String>,
 }
 
-impl SinkSession {
+impl<T: SinkTaskCalls> SinkSession<T> {
+    fn new(task: T) -> Self {
+        SinkSession {
+            task,
+            positions: BTreeMap::new(),
+            failure: None,
+        }
+    }
+
     /// Asks the task what is safe and commits exactly that; `only` limits it to some partitions.
     fn commit(
         &mut self,
-        consumer: &BaseConsumer<impl ConsumerContext>,
+        source: &impl RecordSource,
         only: Option<&[TopicPartition]>,
     ) -> Result<usize, String> {
         let consumed: Vec<TopicPartitionOffset> = self
@@ -69,21 +202,16 @@ impl SinkSession {
         if safe.is_empty() {
             return Ok(0);
         }
-        let mut list = TopicPartitionList::new();
-        for tpo in &safe {
-            list.add_partition_offset(&tpo.topic, tpo.partition, Offset::Offset(tpo.offset))
-                .map_err(|e| e.to_string())?;
-        }
-        consumer
-            .commit(&list, CommitMode::Sync)
-            .map_err(|e| format!("offset commit failed: {e}"))?;
+        source.commit(&safe)?;
         Ok(safe.len())
     }
 }
 
+type SharedSession<T> = Arc<Mutex<Option<SinkSession<T>>>>;
+
 /// Calls `close` (after a last commit) and `open` on the task around rebalances.
 struct RebalanceHandler {
-    session: Arc<Mutex<Option<SinkSession>>>,
+    session: SharedSession<SinkTaskInstance>,
 }
 
 impl ClientContext for RebalanceHandler {}
@@ -144,11 +272,7 @@ pub fn run(
     control: &TaskControl,
     reporter: &TaskReporter,
 ) -> Result<(), String> {
-    let key_converter = spec.keys.key_converter;
-    let value_converter = spec.keys.value_converter;
-    let skip_errors = spec.keys.errors_tolerance == ErrorTolerance::All;
     let dead_letters = DeadLetterQueue::from_config(context, &spec.keys, spec.task)?;
-
     let task = SinkTaskInstance::start(
         spec.plugin.clone(),
         &spec.connector,
@@ -156,26 +280,18 @@ pub fn run(
         &spec.task_config,
     )
     .map_err(|e| format!("task start failed: {e}"))?;
-    let session = Arc::new(Mutex::new(Some(SinkSession {
-        task,
-        positions: BTreeMap::new(),
-        failure: None,
-    })));
+    let session = Arc::new(Mutex::new(Some(SinkSession::new(task))));
     let consumer = consumer(context, spec, session.clone())?;
 
-    let mut run = SinkRun {
+    let outcome = run_loop(
         context,
-        reporter,
-        consumer: &consumer,
-        session: &session,
-        key_converter,
-        value_converter,
-        skip_errors,
+        &spec.keys,
         dead_letters,
-        topics_seen: Default::default(),
-    };
-    let outcome = run.main_loop(control);
-    let committed = run.commit(None).map(|_| ());
+        control,
+        reporter,
+        &consumer,
+        &session,
+    );
     let stopped = {
         let mut guard = session.lock().unwrap_or_else(|e| e.into_inner());
         let mut ended = guard.take();
@@ -189,14 +305,42 @@ pub fn run(
         drop(ended);
         stopped
     };
-    outcome.and(committed).and(stopped)
+    outcome.and(stopped)
 }
 
-struct SinkRun<'a> {
+/// The loop itself, over a record source and the task's calls: the group's consumer and the
+/// plugin in a worker, fakes in the unit tests. Commits what the task allows when it ends,
+/// whatever ended it.
+fn run_loop<S: RecordSource, T: SinkTaskCalls>(
+    context: &Worker,
+    keys: &ConnectorKeys,
+    dead_letters: Option<DeadLetterQueue>,
+    control: &TaskControl,
+    reporter: &TaskReporter,
+    consumer: &S,
+    session: &SharedSession<T>,
+) -> Result<(), String> {
+    let mut run = SinkRun {
+        context,
+        reporter,
+        consumer,
+        session,
+        key_converter: keys.key_converter,
+        value_converter: keys.value_converter,
+        skip_errors: keys.errors_tolerance == ErrorTolerance::All,
+        dead_letters,
+        topics_seen: Default::default(),
+    };
+    let outcome = run.main_loop(control);
+    let committed = run.commit(None).map(|_| ());
+    outcome.and(committed)
+}
+
+struct SinkRun<'a, S, T> {
     context: &'a Worker,
     reporter: &'a TaskReporter,
-    consumer: &'a BaseConsumer<RebalanceHandler>,
-    session: &'a Arc<Mutex<Option<SinkSession>>>,
+    consumer: &'a S,
+    session: &'a SharedSession<T>,
     key_converter: Converter,
     value_converter: Converter,
     skip_errors: bool,
@@ -204,11 +348,11 @@ struct SinkRun<'a> {
     topics_seen: std::collections::HashSet<String>,
 }
 
-impl SinkRun<'_> {
-    fn with_session<T>(
+impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
+    fn with_session<R>(
         &self,
-        f: impl FnOnce(&mut SinkSession) -> Result<T, String>,
-    ) -> Result<T, String> {
+        f: impl FnOnce(&mut SinkSession<T>) -> Result<R, String>,
+    ) -> Result<R, String> {
         let mut guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
         let session = guard.as_mut().ok_or("the task has ended")?;
         if let Some(failure) = session.failure.take() {
@@ -250,11 +394,9 @@ impl SinkRun<'_> {
             }
             if target == TaskTarget::Paused {
                 // Keep re-applying: partitions assigned during a pause arrive unpaused.
-                let assignment = self.consumer.assignment().map_err(|e| e.to_string())?;
-                let _ = self.consumer.pause(&assignment);
+                self.consumer.pause_all()?;
             } else if previous == Some(State::Paused) {
-                let assignment = self.consumer.assignment().map_err(|e| e.to_string())?;
-                let _ = self.consumer.resume(&assignment);
+                self.consumer.resume_all()?;
             }
             let batch = self.poll_batch(target == TaskTarget::Paused)?;
             if !batch.is_empty() {
@@ -274,26 +416,22 @@ impl SinkRun<'_> {
         let mut batch = Vec::new();
         let mut timeout = POLL_TIMEOUT;
         while batch.len() < MAX_BATCH {
-            let Some(message) = self.consumer.poll(timeout) else {
+            let Some(consumed) = self.consumer.next(timeout) else {
                 break;
             };
             timeout = Duration::ZERO;
-            let message = message.map_err(|e| format!("consumer error: {e}"))?;
+            let consumed = consumed?;
             if paused {
                 // Fetched before the pause took effect: rewind so it is read again after resume,
                 // or the position would move past a record the task never saw.
-                let _ = self.consumer.seek(
-                    message.topic(),
-                    message.partition(),
-                    Offset::Offset(message.offset()),
-                    Duration::from_secs(5),
-                );
+                self.consumer
+                    .rewind(&consumed.topic, consumed.partition, consumed.offset);
                 continue;
             }
-            if let Some(record) = self.convert(&message)? {
-                batch.push(record);
-            } else {
-                self.advance(message.topic(), message.partition(), message.offset());
+            let position = (consumed.partition, consumed.offset);
+            match self.convert(consumed)? {
+                Ok(record) => batch.push(record),
+                Err(topic) => self.advance(&topic, position.0, position.1),
             }
         }
         Ok(batch)
@@ -308,41 +446,28 @@ impl SinkRun<'_> {
         }
     }
 
-    /// The record for the task, or `None` when it was skipped (and dead-lettered).
-    fn convert(&mut self, message: &BorrowedMessage<'_>) -> Result<Option<SinkRecord>, String> {
-        let headers: Vec<Header> = message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| Header::new(h.key, h.value.unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// The record for the task, or its topic when it was skipped (and dead-lettered).
+    fn convert(&mut self, mut consumed: Consumed) -> Result<Result<SinkRecord, String>, String> {
+        let (mut key, mut value) = (consumed.key.take(), consumed.value.take());
         let converted = self
             .key_converter
-            .from_kafka(message.key())
-            .and_then(|k| Ok((k, self.value_converter.from_kafka(message.payload())?)));
+            .from_kafka(&mut key)
+            .and_then(|()| self.value_converter.from_kafka(&mut value));
+        consumed.key = key;
+        consumed.value = value;
         match converted {
-            Ok((key, value)) => Ok(Some(SinkRecord {
-                topic: message.topic().to_string(),
-                partition: message.partition(),
-                offset: message.offset(),
-                key,
-                value,
-                headers,
-                timestamp_ms: message.timestamp().to_millis(),
+            Ok(()) => Ok(Ok(SinkRecord {
+                topic: consumed.topic,
+                partition: consumed.partition,
+                offset: consumed.offset,
+                key: consumed.key,
+                value: consumed.value,
+                headers: consumed.headers,
+                timestamp_ms: consumed.timestamp_ms,
             })),
             Err(reason) => {
-                let errant = Errant {
-                    topic: message.topic(),
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key(),
-                    value: message.payload(),
-                    headers: &headers,
-                };
-                self.errant(&errant, &reason)?;
-                Ok(None)
+                self.errant(&consumed.errant(), &reason)?;
+                Ok(Err(consumed.topic))
             }
         }
     }
@@ -372,7 +497,7 @@ impl SinkRun<'_> {
             let result = self.with_session(|s| Ok(s.task.put(&batch)))?;
             match result {
                 Ok(errant) => break errant,
-                Err(ferry_api::ConnectError::Retriable(reason)) if !control.stopping() => {
+                Err(ConnectError::Retriable(reason)) if !control.stopping() => {
                     tracing::warn!(%reason, ?backoff, "put failed, retrying the same records");
                     control.wait_while(control.target(), backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -416,7 +541,7 @@ impl SinkRun<'_> {
 fn consumer(
     context: &Worker,
     spec: &TaskSpec,
-    session: Arc<Mutex<Option<SinkSession>>>,
+    session: SharedSession<SinkTaskInstance>,
 ) -> Result<BaseConsumer<RebalanceHandler>, String> {
     let mut config = context.config.kafka_client();
     config
@@ -453,3 +578,6 @@ fn consumer(
         .map_err(|e| format!("cannot subscribe to {topics:?}: {e}"))?;
     Ok(consumer)
 }
+
+#[cfg(test)]
+mod tests;

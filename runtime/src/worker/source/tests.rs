@@ -163,10 +163,12 @@ impl Harness {
             });
             let deadline = Instant::now() + Duration::from_secs(10);
             while !done() && !looping.is_finished() {
-                assert!(
-                    Instant::now() < deadline,
-                    "the source loop never reached the expected state"
-                );
+                if Instant::now() >= deadline {
+                    // Stop the loop first: a panic here would wait for it forever.
+                    control_ref.set(TaskTarget::Stopping);
+                    let _ = looping.join();
+                    panic!("the source loop never reached the expected state within 10 s");
+                }
                 std::thread::sleep(Duration::from_millis(5));
             }
             control.set(TaskTarget::Stopping);

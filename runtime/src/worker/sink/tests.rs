@@ -1,0 +1,255 @@
+//! The sink loop with a fake consumer and a fake task: which offsets are committed, and what
+//! retriable failures, errant records and unconvertible records do.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_api::{ConfigMap, ConnectError, SinkRecord, TopicPartitionOffset};
+
+use super::{run_loop, Consumed, RecordSource, SinkSession, SinkTaskCalls};
+use crate::config::ConnectorKeys;
+use crate::plugins::ConnectorType;
+use crate::worker::control::{TaskControl, TaskTarget};
+use crate::worker::task::TaskReporter;
+use crate::worker::Worker;
+
+#[derive(Default)]
+struct FakeSource {
+    records: Mutex<VecDeque<Consumed>>,
+    commits: Mutex<Vec<Vec<(String, i32, i64)>>>,
+}
+
+impl RecordSource for FakeSource {
+    fn next(&self, timeout: Duration) -> Option<Result<Consumed, String>> {
+        let next = self.records.lock().unwrap().pop_front();
+        if next.is_none() {
+            std::thread::sleep(timeout.min(Duration::from_millis(5)));
+        }
+        next.map(Ok)
+    }
+
+    fn pause_all(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn resume_all(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn rewind(&self, _: &str, _: i32, _: i64) {}
+
+    fn commit(&self, offsets: &[TopicPartitionOffset]) -> Result<(), String> {
+        let offsets = offsets
+            .iter()
+            .map(|o| (o.topic.clone(), o.partition, o.offset))
+            .collect();
+        self.commits.lock().unwrap().push(offsets);
+        Ok(())
+    }
+}
+
+/// Acknowledges records up to `acknowledged_below` (exclusive); may fail its first puts
+/// retriably, and reports the offsets in `errant`.
+struct FakeTask {
+    puts: Arc<Mutex<Vec<Vec<i64>>>>,
+    retriable_failures: usize,
+    errant: Vec<i64>,
+    acknowledged_below: i64,
+}
+
+impl SinkTaskCalls for FakeTask {
+    fn put(
+        &mut self,
+        records: &[SinkRecord],
+    ) -> Result<Vec<(TopicPartitionOffset, String)>, ConnectError> {
+        self.puts
+            .lock()
+            .unwrap()
+            .push(records.iter().map(|r| r.offset).collect());
+        if self.retriable_failures > 0 {
+            self.retriable_failures -= 1;
+            return Err(ConnectError::Retriable("the broker is busy".into()));
+        }
+        Ok(records
+            .iter()
+            .filter(|r| self.errant.contains(&r.offset))
+            .map(|r| {
+                let position = TopicPartitionOffset {
+                    topic: r.topic.clone(),
+                    partition: r.partition,
+                    offset: r.offset,
+                };
+                (position, "no such car".to_string())
+            })
+            .collect())
+    }
+
+    fn pre_commit(
+        &mut self,
+        offsets: &[TopicPartitionOffset],
+    ) -> Result<Vec<TopicPartitionOffset>, ConnectError> {
+        Ok(offsets
+            .iter()
+            .map(|o| TopicPartitionOffset {
+                offset: o.offset.min(self.acknowledged_below),
+                ..o.clone()
+            })
+            .collect())
+    }
+}
+
+fn consumed(offset: i64, value: &str) -> Consumed {
+    Consumed {
+        topic: "alerts".into(),
+        partition: 0,
+        offset,
+        key: None,
+        value: Some(value.as_bytes().to_vec()),
+        headers: Vec::new(),
+        timestamp_ms: None,
+    }
+}
+
+fn task(acknowledged_below: i64) -> FakeTask {
+    FakeTask {
+        puts: Default::default(),
+        retriable_failures: 0,
+        errant: Vec::new(),
+        acknowledged_below,
+    }
+}
+
+/// Runs the loop over `records` until `done` holds (deadline 10 s), then stops it.
+fn run(
+    config: &[(&str, &str)],
+    records: Vec<Consumed>,
+    task: FakeTask,
+    done: impl Fn(&FakeSource, &[Vec<i64>]) -> bool,
+) -> (Result<(), String>, FakeSource, Vec<Vec<i64>>, Arc<Worker>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let worker = Worker::for_tests(runtime.handle().clone());
+    let mut map: ConfigMap = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    map.insert("name".into(), "s".into());
+    map.insert("topics".into(), "alerts".into());
+    let keys = ConnectorKeys::parse(&map, ConnectorType::Sink).unwrap();
+    let source = FakeSource {
+        records: Mutex::new(records.into()),
+        ..FakeSource::default()
+    };
+    let puts = task.puts.clone();
+    let session = Arc::new(Mutex::new(Some(SinkSession::new(task))));
+    let control = TaskControl::new(TaskTarget::Running);
+    let metrics = worker.metrics.task("s", 0, ConnectorType::Sink);
+    let reporter = TaskReporter::new(worker.clone(), "s", 0, metrics);
+    let outcome = std::thread::scope(|scope| {
+        let looping =
+            scope.spawn(|| run_loop(&worker, &keys, None, &control, &reporter, &source, &session));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(&source, &puts.lock().unwrap()) && !looping.is_finished() {
+            if Instant::now() >= deadline {
+                // Stop the loop first: a panic here would wait for it forever.
+                control.set(TaskTarget::Stopping);
+                let _ = looping.join();
+                panic!("the sink loop never reached the expected state within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        control.set(TaskTarget::Stopping);
+        looping.join().unwrap()
+    });
+    let puts = puts.lock().unwrap().clone();
+    (outcome, source, puts, worker)
+}
+
+fn delivered(puts: &[Vec<i64>]) -> usize {
+    puts.iter().map(Vec::len).sum()
+}
+
+#[test]
+fn only_what_pre_commit_returns_is_committed() {
+    let records = (0..5).map(|o| consumed(o, "x")).collect();
+    let (outcome, source, puts, _) = run(&[], records, task(3), |_, puts| delivered(puts) == 5);
+    outcome.unwrap();
+    assert_eq!(puts.concat(), [0, 1, 2, 3, 4]);
+    // Consumed up to 5, but the task acknowledged only below 3: 3 is committed, not 5.
+    let commits = source.commits.lock().unwrap().clone();
+    assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 3)]);
+    assert!(commits.iter().flatten().all(|(_, _, offset)| *offset <= 3));
+}
+
+#[test]
+fn a_retriable_put_is_retried_with_the_same_records() {
+    let records = (0..3).map(|o| consumed(o, "x")).collect();
+    let mut flaky = task(i64::MAX);
+    flaky.retriable_failures = 2;
+    let (outcome, source, puts, _) = run(&[], records, flaky, |_, puts| puts.len() == 3);
+    outcome.unwrap();
+    assert_eq!(puts, [vec![0, 1, 2], vec![0, 1, 2], vec![0, 1, 2]]);
+    let commits = source.commits.lock().unwrap().clone();
+    assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 3)]);
+}
+
+#[test]
+fn an_errant_record_fails_the_task_unless_errors_are_tolerated() {
+    let records = || (0..3).map(|o| consumed(o, "x")).collect();
+    let mut strict = task(i64::MAX);
+    strict.errant = vec![1];
+    let (outcome, source, _, _) = run(&[], records(), strict, |_, _| false);
+    let error = outcome.unwrap_err();
+    assert!(
+        error.contains("alerts-0@1") && error.contains("errors.tolerance=none"),
+        "{error}"
+    );
+    assert!(
+        source.commits.lock().unwrap().is_empty(),
+        "nothing of the failed batch may be committed"
+    );
+
+    let mut tolerant = task(i64::MAX);
+    tolerant.errant = vec![1];
+    let (outcome, source, _, worker) = run(
+        &[("errors.tolerance", "all")],
+        records(),
+        tolerant,
+        |_, puts| delivered(puts) == 3,
+    );
+    outcome.unwrap();
+    let commits = source.commits.lock().unwrap().clone();
+    assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 3)]);
+    let metrics = worker.metrics.task("s", 0, ConnectorType::Sink);
+    let skipped = metrics
+        .records_skipped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(skipped, 1);
+}
+
+#[test]
+fn a_record_that_cannot_be_converted_is_skipped_when_tolerated() {
+    let json = [
+        ("value.converter", "JsonConverter"),
+        ("value.converter.schemas.enable", "false"),
+        ("errors.tolerance", "all"),
+    ];
+    let records = vec![
+        consumed(0, "{}"),
+        consumed(1, "not json"),
+        consumed(2, "{}"),
+    ];
+    let (outcome, source, puts, _) = run(&json, records, task(i64::MAX), |_, puts| {
+        delivered(puts) == 2
+    });
+    outcome.unwrap();
+    assert_eq!(
+        puts.concat(),
+        [0, 2],
+        "the bad record never reaches the task"
+    );
+    let commits = source.commits.lock().unwrap().clone();
+    assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 3)]);
+}
