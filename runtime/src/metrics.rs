@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::TextEncoder;
 
-use crate::plugins::ConnectorType;
+use crate::config::connector::ConnectorType;
 use crate::status::{State, StatusBoard};
 
 /// The `Content-Type` of [`Metrics::render`]'s text: the encoder's format, and UTF-8 because

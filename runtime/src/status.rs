@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::plugins::ConnectorType;
+use crate::config::connector::ConnectorType;
 
 /// Kafka Connect's connector and task states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

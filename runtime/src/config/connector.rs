@@ -9,7 +9,18 @@ use std::collections::BTreeMap;
 use ferry_api::config::ConfigIssue;
 use ferry_api::ConfigMap;
 
-use crate::plugins::ConnectorType;
+/// Whether a connector is a source or a sink (Kafka Connect's ConnectorType).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorType {
+    /// Reads from an external system into Kafka.
+    Source,
+    /// Writes from Kafka to an external system.
+    Sink,
+    /// A stored connector whose plugin is not on this worker's `plugin.path` (Kafka Connect's
+    /// UNKNOWN): never a loaded plugin's type.
+    Unknown,
+}
 
 /// `name`: the connector's unique name.
 pub const NAME: &str = "name";

@@ -36,7 +36,7 @@ use crate::herder::{
 use crate::rest::LogLevels;
 use crate::startup::{self, StartupError};
 use crate::status::TargetState;
-use crate::store::ensure_compacted_topic;
+use crate::store::{ensure_compacted_topic, StoreError};
 use crate::worker::Worker;
 
 /// What the member thread reacts to.
@@ -88,8 +88,9 @@ impl<L: ConfigLogAccess> DistributedHerder<L> {
     }
 }
 
-fn internal(error: String) -> HerderError {
-    HerderError::Internal(error)
+/// The config topic could not be read or written: a store failure, nothing was changed.
+fn log_failed(error: String) -> HerderError {
+    HerderError::Store(StoreError::Kafka(error))
 }
 
 impl<L: ConfigLogAccess> DistributedHerder<L> {
@@ -176,7 +177,7 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
     }
 
     fn write_new(&self, name: &str, config: ConfigMap, initial: TargetState) -> Result<()> {
-        self.log.catch_up().map_err(internal)?;
+        self.log.catch_up().map_err(log_failed)?;
         if self.connector(name).is_ok() {
             return Err(HerderError::Conflict(format!(
                 "Connector {name} already exists"
@@ -187,11 +188,11 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
                 Self::target_record(name, initial),
                 Self::connector_record(name, config),
             ])
-            .map_err(internal)
+            .map_err(log_failed)
     }
 
     fn write_config(&self, name: &str, config: ConfigMap) -> Result<bool> {
-        self.log.catch_up().map_err(internal)?;
+        self.log.catch_up().map_err(log_failed)?;
         let existing = self.connector(name).ok();
         if existing.as_ref().is_some_and(|c| c.config == config) {
             // Nothing changes: no record, so no churn in the log.
@@ -203,7 +204,7 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
             records.push(Self::target_record(name, TargetState::Running));
         }
         records.push(Self::connector_record(name, config));
-        self.log.append(records).map_err(internal)?;
+        self.log.append(records).map_err(log_failed)?;
         Ok(created)
     }
 
@@ -215,7 +216,7 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
         if target == TargetState::Stopped && !state.tasks.is_empty() {
             records.extend(ConfigRecord::task_set(name, &[]));
         }
-        self.log.append(records).map_err(internal)
+        self.log.append(records).map_err(log_failed)
     }
 
     /// Asks the workers running what the plan selects to restart it; each marks its part
@@ -227,7 +228,7 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
                 include_tasks: plan.include_tasks,
                 only_failed: plan.only_failed,
             }])
-            .map_err(internal)
+            .map_err(log_failed)
     }
 
     fn request_task_restart(&self, name: &str, task: u32) -> Result<()> {
@@ -241,15 +242,15 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
                 name: name.to_string(),
                 task,
             }])
-            .map_err(internal)
+            .map_err(log_failed)
     }
 
     fn delete(&self, name: &str) -> Result<()> {
-        self.log.catch_up().map_err(internal)?;
+        self.log.catch_up().map_err(log_failed)?;
         let state = self.connector(name)?;
         self.log
             .append(ConfigRecord::deletion(name, state.tasks.len()))
-            .map_err(internal)?;
+            .map_err(log_failed)?;
         self.worker.metrics.remove_connector(name);
         self.worker.status.reset_topics(name);
         Ok(())

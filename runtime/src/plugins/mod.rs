@@ -23,18 +23,7 @@ pub use instance::{
     ConnectorEvents, ConnectorInstance, PolledRecord, SinkTaskInstance, SourceTaskInstance,
 };
 
-/// Whether a plugin is a source or a sink connector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConnectorType {
-    /// Reads from an external system into Kafka.
-    Source,
-    /// Writes from Kafka to an external system.
-    Sink,
-    /// A stored connector whose plugin is not on this worker's `plugin.path` (Kafka Connect's
-    /// UNKNOWN): never a loaded plugin's type.
-    Unknown,
-}
+pub use crate::config::connector::ConnectorType;
 
 /// A loaded connector library.
 pub struct Plugin {
