@@ -45,6 +45,43 @@ pub const PRODUCER_OVERRIDE_PREFIX: &str = "producer.override.";
 /// Prefix of per-connector consumer settings (sinks).
 pub const CONSUMER_OVERRIDE_PREFIX: &str = "consumer.override.";
 
+/// Kafka Connect's connector-level keys Ferry does not implement, by key or prefix, with what
+/// to do instead. A config that sets one is refused: a key that is accepted but ignored would
+/// send data somewhere else without a word. `Some(value)` is the one value that asks for nothing
+/// more than Ferry does, and is accepted.
+const NOT_IMPLEMENTED: &[(&str, Option<&str>, &str)] = &[
+    ("transforms", None, "transformations (SMTs) are not implemented yet; remove the `transforms*` keys and transform downstream"),
+    ("predicates", None, "predicates are not implemented yet (nor the transformations they guard); remove the `predicates*` keys"),
+    ("header.converter", None, "header converters are not implemented: headers pass through as bytes; remove it"),
+    ("exactly.once.", None, "exactly-once source delivery is not implemented (delivery is at least once); remove it"),
+    ("transaction.boundary", None, "transaction boundaries come with exactly-once delivery, which is not implemented; remove it"),
+    ("offsets.storage.", None, "a connector's own offsets topic is not implemented: offsets go to the worker's offset.storage.topic; remove it"),
+    ("errors.retry.", None, "retrying failed operations is not implemented: a record that fails follows errors.tolerance at once; remove it"),
+    ("errors.log.enable", Some("true"), "Ferry always logs skipped records; remove it or set it to true"),
+    ("errors.log.include.messages", Some("false"), "logging record contents is not implemented; remove it or set it to false"),
+    ("errors.deadletterqueue.topic.replication.factor", None, "Ferry does not create the dead-letter topic (the broker does, with its defaults); create it yourself and remove this key"),
+    ("errors.deadletterqueue.context.headers.enable", Some("true"), "Ferry always writes the __connect.errors.* context headers; remove it or set it to true"),
+    ("config.action.reload", Some("none"), "restarting a connector when a config provider's value changes is not implemented; set it to none (restart the connector yourself)"),
+];
+
+fn not_implemented(config: &ConfigMap) -> Vec<ConfigIssue> {
+    config
+        .iter()
+        .filter_map(|(key, value)| {
+            let (_, accepted, why) = NOT_IMPLEMENTED
+                .iter()
+                .find(|(name, _, _)| key == name || key.starts_with(name))?;
+            if accepted.is_some_and(|accepted| value.trim().eq_ignore_ascii_case(accepted)) {
+                return None;
+            }
+            Some(ConfigIssue::new(
+                key,
+                format!("Kafka Connect's `{key}` is not supported by Ferry: {why}"),
+            ))
+        })
+        .collect()
+}
+
 /// The class a config names, trimmed; empty when unset.
 pub fn connector_class(config: &ConfigMap) -> &str {
     config.get(CONNECTOR_CLASS).map_or("", |c| c.trim())
@@ -198,7 +235,7 @@ pub struct ConnectorKeys {
 impl ConnectorKeys {
     /// Parses the runtime keys of a config for a connector of `kind`, reporting every bad key.
     pub fn parse(config: &ConfigMap, kind: ConnectorType) -> Result<Self, Vec<ConfigIssue>> {
-        let mut issues = Vec::new();
+        let mut issues = not_implemented(config);
         let name = match config.get(NAME).map(|n| n.trim()) {
             None | Some("") => {
                 issues.push(ConfigIssue::new(
@@ -307,13 +344,7 @@ impl ConnectorKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(pairs: &[(&str, &str)]) -> ConfigMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::config;
 
     #[test]
     fn defaults_for_a_minimal_source() {
@@ -353,6 +384,52 @@ mod tests {
                 "topics"
             ]
         );
+    }
+
+    #[test]
+    fn kafka_connect_keys_that_are_not_implemented_are_refused() {
+        // The config a new user copied from a Kafka Connect deployment.
+        let copied = config(&[
+            ("name", "c"),
+            ("transforms", "route"),
+            (
+                "transforms.route.type",
+                "org.apache.kafka.connect.transforms.RegexRouter",
+            ),
+            ("transforms.route.regex", "(.*)"),
+            ("predicates", "p"),
+            ("header.converter", "SimpleHeaderConverter"),
+            ("exactly.once.support", "required"),
+            ("errors.retry.timeout", "60000"),
+            ("errors.log.include.messages", "true"),
+        ]);
+        let issues = ConnectorKeys::parse(&copied, ConnectorType::Source).unwrap_err();
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        for key in [
+            "transforms",
+            "transforms.route.type",
+            "transforms.route.regex",
+            "predicates",
+            "header.converter",
+            "exactly.once.support",
+            "errors.retry.timeout",
+            "errors.log.include.messages",
+        ] {
+            assert!(fields.contains(&key), "{key} not refused: {fields:?}");
+        }
+        assert!(
+            issues[0].message.contains("not supported by Ferry"),
+            "{}",
+            issues[0]
+        );
+        // Values that ask for what Ferry does anyway are accepted.
+        let harmless = config(&[
+            ("name", "c"),
+            ("errors.log.enable", "true"),
+            ("errors.log.include.messages", "false"),
+            ("config.action.reload", "NONE"),
+        ]);
+        assert!(ConnectorKeys::parse(&harmless, ConnectorType::Source).is_ok());
     }
 
     #[test]

@@ -10,6 +10,15 @@ pub use connector::ConnectorKeys;
 pub use providers::{resolve_config, resolve_providers};
 pub use worker::{ClusterConfig, WorkerConfig};
 
+/// A config map from pairs, for unit tests.
+#[cfg(test)]
+pub(crate) fn config(pairs: &[(&str, &str)]) -> ferry_api::ConfigMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Why a configuration was rejected. Each variant names what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

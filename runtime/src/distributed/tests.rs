@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ferry_api::ConfigMap;
+use crate::config::config;
 
 use super::assignment::{Assignment, TaskRef};
 use super::config_log::{ConfigLogAccess, ConfigRecord, MemoryConfigLog};
@@ -31,13 +31,6 @@ fn fixture() -> Fixture {
         log,
         _runtime: runtime,
     }
-}
-
-fn config(pairs: &[(&str, &str)]) -> ConfigMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn keys(records: &[ConfigRecord]) -> Vec<String> {

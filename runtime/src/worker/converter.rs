@@ -68,14 +68,8 @@ impl Converter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::config;
     use ferry_api::ConfigMap;
-
-    fn config(pairs: &[(&str, &str)]) -> ConfigMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn json_envelope_round_trip() {

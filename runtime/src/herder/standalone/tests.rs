@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use ferry_api::ConfigMap;
 
+use crate::config::config;
+
 use super::StandaloneHerder;
 use crate::herder::{Herder, HerderError};
 use crate::plugins::ConnectorType;
@@ -35,13 +37,6 @@ impl ConnectorStore for Shared {
     ) -> Result<(), crate::store::StoreError> {
         self.0.save(connectors)
     }
-}
-
-fn config(pairs: &[(&str, &str)]) -> ConfigMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// A herder whose store already holds `stored` (connectors whose plugins are not loaded).
