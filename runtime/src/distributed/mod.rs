@@ -36,7 +36,7 @@ use crate::herder::{
 use crate::rest::LogLevels;
 use crate::startup::{self, StartupError};
 use crate::status::TargetState;
-use crate::store::{ensure_compacted_topic, StoreError};
+use crate::store::ensure_compacted_topic;
 use crate::worker::Worker;
 
 /// What the member thread reacts to.
@@ -86,11 +86,6 @@ impl<L: ConfigLogAccess> DistributedHerder<L> {
             cluster: None,
         }
     }
-}
-
-/// The config topic could not be read or written: a store failure, nothing was changed.
-fn log_failed(error: String) -> HerderError {
-    HerderError::Store(StoreError::Kafka(error))
 }
 
 impl<L: ConfigLogAccess> DistributedHerder<L> {
@@ -177,22 +172,20 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
     }
 
     fn write_new(&self, name: &str, config: ConfigMap, initial: TargetState) -> Result<()> {
-        self.log.catch_up().map_err(log_failed)?;
+        self.log.catch_up()?;
         if self.connector(name).is_ok() {
             return Err(HerderError::Conflict(format!(
                 "Connector {name} already exists"
             )));
         }
-        self.log
-            .append(vec![
-                Self::target_record(name, initial),
-                Self::connector_record(name, config),
-            ])
-            .map_err(log_failed)
+        Ok(self.log.append(vec![
+            Self::target_record(name, initial),
+            Self::connector_record(name, config),
+        ])?)
     }
 
     fn write_config(&self, name: &str, config: ConfigMap) -> Result<bool> {
-        self.log.catch_up().map_err(log_failed)?;
+        self.log.catch_up()?;
         let existing = self.connector(name).ok();
         if existing.as_ref().is_some_and(|c| c.config == config) {
             // Nothing changes: no record, so no churn in the log.
@@ -204,7 +197,7 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
             records.push(Self::target_record(name, TargetState::Running));
         }
         records.push(Self::connector_record(name, config));
-        self.log.append(records).map_err(log_failed)?;
+        self.log.append(records)?;
         Ok(created)
     }
 
@@ -216,19 +209,17 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
         if target == TargetState::Stopped && !state.tasks.is_empty() {
             records.extend(ConfigRecord::task_set(name, &[]));
         }
-        self.log.append(records).map_err(log_failed)
+        Ok(self.log.append(records)?)
     }
 
     /// Asks the workers running what the plan selects to restart it; each marks its part
     /// RESTARTING when it acts.
     fn request_restart(&self, name: &str, plan: &RestartPlan) -> Result<()> {
-        self.log
-            .append(vec![ConfigRecord::RestartConnector {
-                name: name.to_string(),
-                include_tasks: plan.include_tasks,
-                only_failed: plan.only_failed,
-            }])
-            .map_err(log_failed)
+        Ok(self.log.append(vec![ConfigRecord::RestartConnector {
+            name: name.to_string(),
+            include_tasks: plan.include_tasks,
+            only_failed: plan.only_failed,
+        }])?)
     }
 
     fn request_task_restart(&self, name: &str, task: u32) -> Result<()> {
@@ -237,20 +228,17 @@ impl<L: ConfigLogAccess> Herder for DistributedHerder<L> {
                 "Task {name}-{task} not found"
             )));
         }
-        self.log
-            .append(vec![ConfigRecord::RestartTask {
-                name: name.to_string(),
-                task,
-            }])
-            .map_err(log_failed)
+        Ok(self.log.append(vec![ConfigRecord::RestartTask {
+            name: name.to_string(),
+            task,
+        }])?)
     }
 
     fn delete(&self, name: &str) -> Result<()> {
-        self.log.catch_up().map_err(log_failed)?;
+        self.log.catch_up()?;
         let state = self.connector(name)?;
         self.log
-            .append(ConfigRecord::deletion(name, state.tasks.len()))
-            .map_err(log_failed)?;
+            .append(ConfigRecord::deletion(name, state.tasks.len()))?;
         self.worker.metrics.remove_connector(name);
         self.worker.status.reset_topics(name);
         Ok(())
@@ -356,14 +344,12 @@ pub async fn run(
         let statuses =
             StatusLog::open(&client, &topics.status_storage_topic, worker.status.clone())?;
         let changed = events.clone();
-        let log = Arc::new(ConfigLog::open(
-            &client,
-            &topics.config_storage_topic,
-            runtime,
-            move || {
+        let log = Arc::new(
+            ConfigLog::open(&client, &topics.config_storage_topic, runtime, move || {
                 let _ = changed.send(Event::ConfigChanged);
-            },
-        )?);
+            })
+            .map_err(|e| e.to_string())?,
+        );
         let member = Member::new(
             worker.clone(),
             log.clone(),

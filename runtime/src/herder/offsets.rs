@@ -11,7 +11,7 @@ use super::{Herder, HerderError, Result};
 use crate::config::connector::Subscription;
 use crate::plugins::ConnectorType;
 use crate::status::TargetState;
-use crate::store::{group_offsets, StoreError};
+use crate::store::group_offsets;
 
 fn group(name: &str) -> String {
     format!("connect-{name}")
@@ -23,10 +23,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| HerderError::Internal(e.to_string()))?
-}
-
-fn kafka(error: String) -> HerderError {
-    HerderError::Store(StoreError::Kafka(error))
 }
 
 async fn reload_source_offsets(herder: &Arc<dyn Herder>) -> Result<()> {
@@ -52,7 +48,7 @@ pub async fn read(herder: Arc<dyn Herder>, name: &str) -> Result<Value> {
                 .map_err(|issue| HerderError::BadRequest(issue.to_string()))?;
             let client = worker.config.kafka_client();
             let group = group(name);
-            blocking(move || group_offsets::read(&client, &group, &subscription).map_err(kafka))
+            blocking(move || Ok(group_offsets::read(&client, &group, &subscription)?))
                 .await?
                 .into_iter()
                 .map(|(topic, partition, offset)| {
@@ -110,8 +106,7 @@ pub async fn alter(herder: Arc<dyn Herder>, name: &str, body: Value) -> Result<V
                 .collect::<Result<Vec<_>>>()?;
             let client = worker.config.kafka_client();
             let group = group(name);
-            blocking(move || group_offsets::alter(&client, &group, &positions).map_err(kafka))
-                .await?;
+            blocking(move || Ok(group_offsets::alter(&client, &group, &positions)?)).await?;
         }
         ConnectorType::Unknown => return Err(plugin_missing(name)),
     }
@@ -159,9 +154,7 @@ pub async fn reset(herder: Arc<dyn Herder>, name: &str) -> Result<Value> {
         }
         ConnectorType::Sink => {
             let client = worker.config.kafka_client();
-            group_offsets::reset(&client, &group(name))
-                .await
-                .map_err(kafka)?;
+            group_offsets::reset(&client, &group(name)).await?;
         }
         ConnectorType::Unknown => return Err(plugin_missing(name)),
     }

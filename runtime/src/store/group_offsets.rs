@@ -8,27 +8,28 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use super::StoreError;
 use crate::config::connector::Subscription;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn consumer(client: &ClientConfig, group: &str) -> Result<BaseConsumer, String> {
+fn consumer(client: &ClientConfig, group: &str) -> Result<BaseConsumer, StoreError> {
     client
         .clone()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
-        .map_err(|e| format!("cannot create a consumer for group {group}: {e}"))
+        .map_err(|e| StoreError::Kafka(format!("cannot create a consumer for group {group}: {e}")))
 }
 
 /// The partitions a sink's `topics` / `topics.regex` cover today.
 fn partitions(
     consumer: &BaseConsumer,
     subscription: &Subscription,
-) -> Result<TopicPartitionList, String> {
+) -> Result<TopicPartitionList, StoreError> {
     let metadata = consumer
         .fetch_metadata(None, TIMEOUT)
-        .map_err(|e| format!("cannot read topic metadata: {e}"))?;
+        .map_err(|e| StoreError::Kafka(format!("cannot read topic metadata: {e}")))?;
     let mut list = TopicPartitionList::new();
     for topic in metadata
         .topics()
@@ -47,12 +48,12 @@ pub fn read(
     client: &ClientConfig,
     group: &str,
     subscription: &Subscription,
-) -> Result<Vec<(String, i32, i64)>, String> {
+) -> Result<Vec<(String, i32, i64)>, StoreError> {
     let consumer = consumer(client, group)?;
     let list = partitions(&consumer, subscription)?;
     let committed = consumer
         .committed_offsets(list, TIMEOUT)
-        .map_err(|e| format!("cannot read the offsets of group {group}: {e}"))?;
+        .map_err(|e| StoreError::Kafka(format!("cannot read the offsets of group {group}: {e}")))?;
     Ok(committed
         .elements()
         .iter()
@@ -68,35 +69,39 @@ pub fn alter(
     client: &ClientConfig,
     group: &str,
     positions: &[(String, i32, i64)],
-) -> Result<(), String> {
+) -> Result<(), StoreError> {
     let consumer = consumer(client, group)?;
     let mut list = TopicPartitionList::new();
     for (topic, partition, offset) in positions {
         list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StoreError::Kafka(e.to_string()))?;
     }
     consumer
         .commit(&list, CommitMode::Sync)
-        .map_err(|e| format!("cannot commit offsets for group {group}: {e}"))
+        .map_err(|e| StoreError::Kafka(format!("cannot commit offsets for group {group}: {e}")))
 }
 
 /// Deletes the group and so all its offsets.
-pub async fn reset(client: &ClientConfig, group: &str) -> Result<(), String> {
+pub async fn reset(client: &ClientConfig, group: &str) -> Result<(), StoreError> {
     let admin: AdminClient<DefaultClientContext> = client
         .create()
-        .map_err(|e| format!("cannot create a Kafka admin client: {e}"))?;
+        .map_err(|e| StoreError::Kafka(format!("cannot create a Kafka admin client: {e}")))?;
     let results = admin
         .delete_groups(
             &[group],
             &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
         )
         .await
-        .map_err(|e| format!("cannot delete group {group}: {e}"))?;
+        .map_err(|e| StoreError::Kafka(format!("cannot delete group {group}: {e}")))?;
     for result in results {
         match result {
             Ok(_) => {}
             Err((_, rdkafka::types::RDKafkaErrorCode::GroupIdNotFound)) => {}
-            Err((_, code)) => return Err(format!("cannot delete group {group}: {code}")),
+            Err((_, code)) => {
+                return Err(StoreError::Kafka(format!(
+                    "cannot delete group {group}: {code}"
+                )))
+            }
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ pub use record::{ConfigRecord, ASSIGNMENT_KEY};
 
 use super::assignment::Assignment;
 use crate::status::TargetState;
+use crate::store::StoreError;
 
 /// One connector as the log defines it.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,9 +156,9 @@ pub trait ConfigLogAccess: Send + Sync + 'static {
     /// Reads `f` of the current view.
     fn with_view<R>(&self, f: impl FnOnce(&ClusterView) -> R) -> R;
     /// Waits until everything written to the log so far has been read (blocking).
-    fn catch_up(&self) -> Result<(), String>;
+    fn catch_up(&self) -> Result<(), StoreError>;
     /// Appends records in order and waits until they are part of the view.
-    fn append(&self, records: Vec<ConfigRecord>) -> Result<(), String>;
+    fn append(&self, records: Vec<ConfigRecord>) -> Result<(), StoreError>;
 }
 
 impl ConfigLogAccess for ConfigLog {
@@ -165,11 +166,11 @@ impl ConfigLogAccess for ConfigLog {
         ConfigLog::with_view(self, f)
     }
 
-    fn catch_up(&self) -> Result<(), String> {
+    fn catch_up(&self) -> Result<(), StoreError> {
         ConfigLog::catch_up(self)
     }
 
-    fn append(&self, records: Vec<ConfigRecord>) -> Result<(), String> {
+    fn append(&self, records: Vec<ConfigRecord>) -> Result<(), StoreError> {
         ConfigLog::append(self, records)
     }
 }
@@ -196,11 +197,11 @@ impl ConfigLogAccess for MemoryConfigLog {
         f(&self.state.lock().unwrap_or_else(|e| e.into_inner()).0)
     }
 
-    fn catch_up(&self) -> Result<(), String> {
+    fn catch_up(&self) -> Result<(), StoreError> {
         Ok(())
     }
 
-    fn append(&self, records: Vec<ConfigRecord>) -> Result<(), String> {
+    fn append(&self, records: Vec<ConfigRecord>) -> Result<(), StoreError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         for record in records {
             state.1.push(record.clone());
@@ -235,8 +236,9 @@ impl ConfigLog {
         topic: &str,
         runtime: tokio::runtime::Handle,
         changed: impl Fn() + Send + 'static,
-    ) -> Result<ConfigLog, String> {
-        let kafka = |e: rdkafka::error::KafkaError| format!("config topic {topic}: {e}");
+    ) -> Result<ConfigLog, StoreError> {
+        let kafka =
+            |e: rdkafka::error::KafkaError| StoreError::Kafka(format!("config topic {topic}: {e}"));
         let mut reader_config = client.clone();
         reader_config
             .set("enable.auto.commit", "false")
@@ -265,7 +267,7 @@ impl ConfigLog {
         std::thread::Builder::new()
             .name("config-log".into())
             .spawn(move || follow(consumer, end, reader_shared, changed))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StoreError::Kafka(format!("cannot start the config log reader: {e}")))?;
         let mut producer_config = client.clone();
         producer_config
             .set("enable.idempotence", "true")
@@ -303,20 +305,20 @@ impl ConfigLog {
     }
 
     /// Waits until the record at `offset` has been applied.
-    fn wait_until_read(&self, offset: i64, timeout: Duration) -> Result<(), String> {
+    fn wait_until_read(&self, offset: i64, timeout: Duration) -> Result<(), StoreError> {
         let deadline = Instant::now() + timeout;
         let (lock, condvar) = &*self.shared;
         let mut shared = lock.lock().unwrap_or_else(|e| e.into_inner());
         while shared.view.next_offset <= offset {
             if let Some(failure) = &shared.failure {
-                return Err(failure.clone());
+                return Err(StoreError::Kafka(failure.clone()));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!(
+                return Err(StoreError::Kafka(format!(
                     "timed out reading config topic {} up to offset {offset}",
                     self.topic
-                ));
+                )));
             }
             shared = condvar
                 .wait_timeout(shared, left)
@@ -327,25 +329,25 @@ impl ConfigLog {
     }
 
     /// Waits until everything written to the log so far has been read (blocking).
-    pub fn catch_up(&self) -> Result<(), String> {
+    pub fn catch_up(&self) -> Result<(), StoreError> {
         let (_, end) = self
             .producer
             .client()
             .fetch_watermarks(&self.topic, 0, Duration::from_secs(10))
-            .map_err(|e| format!("config topic {}: {e}", self.topic))?;
+            .map_err(|e| StoreError::Kafka(format!("config topic {}: {e}", self.topic)))?;
         self.wait_until_read(end - 1, Duration::from_secs(30))
     }
 
     /// Appends records in order (blocking, not from async code) and waits until this worker
     /// has read them back, so a read right after a write shows it.
-    pub fn append(&self, records: Vec<ConfigRecord>) -> Result<(), String> {
+    pub fn append(&self, records: Vec<ConfigRecord>) -> Result<(), StoreError> {
         let last = self.send_all(&self.producer, records)?;
         self.wait_until_read(last, Duration::from_secs(30))
     }
 
     /// A writer for the leader. Creating it fences every earlier leader: they share the
     /// transactional id, so Kafka bumps its epoch and refuses their writes from then on.
-    pub fn leader_writer(&self, group: &str) -> Result<LeaderWriter, String> {
+    pub fn leader_writer(&self, group: &str) -> Result<LeaderWriter, StoreError> {
         let mut config = self.client.clone();
         config
             .set("transactional.id", format!("ferry-leader-{group}"))
@@ -355,10 +357,10 @@ impl ConfigLog {
             .set("linger.ms", "0");
         let producer: FutureProducer = config
             .create()
-            .map_err(|e| format!("cannot create the leader's producer: {e}"))?;
+            .map_err(|e| StoreError::Kafka(format!("cannot create the leader's producer: {e}")))?;
         producer
             .init_transactions(Duration::from_secs(30))
-            .map_err(|e| format!("cannot fence earlier leaders: {e}"))?;
+            .map_err(|e| StoreError::Kafka(format!("cannot fence earlier leaders: {e}")))?;
         Ok(LeaderWriter { producer })
     }
 
@@ -367,11 +369,11 @@ impl ConfigLog {
         &self,
         writer: &LeaderWriter,
         records: Vec<ConfigRecord>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StoreError> {
         let producer = &writer.producer;
         producer
             .begin_transaction()
-            .map_err(|e| format!("cannot begin a transaction: {e}"))?;
+            .map_err(|e| StoreError::Kafka(format!("cannot begin a transaction: {e}")))?;
         let last = match self.send_all(producer, records) {
             Ok(last) => last,
             Err(error) => {
@@ -382,7 +384,9 @@ impl ConfigLog {
         producer
             .commit_transaction(Duration::from_secs(30))
             .map_err(|e| {
-                format!("cannot commit the assignment (fenced by a newer leader?): {e}")
+                StoreError::Kafka(format!(
+                    "cannot commit the assignment (fenced by a newer leader?): {e}"
+                ))
             })?;
         self.wait_until_read(last, Duration::from_secs(30))
     }
@@ -391,7 +395,7 @@ impl ConfigLog {
         &self,
         producer: &FutureProducer,
         records: Vec<ConfigRecord>,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, StoreError> {
         let topic = self.topic.clone();
         let producer = producer.clone();
         self.runtime.block_on(async move {
@@ -406,10 +410,12 @@ impl ConfigLog {
                 let delivery = producer
                     .send(record, Duration::from_secs(30))
                     .await
-                    .map_err(|(e, _)| format!("cannot write to config topic {topic}: {e}"))?;
+                    .map_err(|(e, _)| {
+                        StoreError::Kafka(format!("cannot write to config topic {topic}: {e}"))
+                    })?;
                 last = delivery.offset;
             }
-            Ok::<i64, String>(last)
+            Ok::<i64, StoreError>(last)
         })
     }
 }
