@@ -240,3 +240,82 @@ async fn the_example_config_maps_car_telemetry_to_sensor_data_keyed_by_car() {
     drop(worker);
     drop(setup);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_are_hidden_in_every_answer_and_survive_a_get_edit_put() {
+    let services = support::Services::from_env();
+    let secret = services.mqtt_password.clone();
+    let (setup, worker) = start_worker(PLUGINS, "").await;
+    let prefix = unique("secret");
+    let topic = unique("secret-out");
+    let body = json!({"name": "guarded", "config": {
+        "connector.class": "MqttSource",
+        "mqtt.server.uri": format!("tcp://127.0.0.1:{}", services.mqtt_auth_port),
+        "mqtt.topics": format!("{prefix}/#"),
+        "mqtt.qos": "1",
+        "mqtt.username": services.mqtt_username,
+        "mqtt.password": secret,
+        "kafka.topic": topic,
+    }});
+    let created = worker.call("POST", "/connectors", Some(&body));
+    assert_eq!(created.status, 201, "{}", created.body);
+    running(&worker, "guarded", 1);
+
+    // Every answer that carries the config shows the secret as [hidden], never the value.
+    let answers = [
+        created.clone(),
+        worker.call("GET", "/connectors/guarded", None),
+        worker.call("GET", "/connectors/guarded/config", None),
+        worker.call("GET", "/connectors/guarded/tasks", None),
+        worker.call("GET", "/connectors?expand=info&expand=status", None),
+        worker.call(
+            "PUT",
+            "/connector-plugins/MqttSource/config/validate",
+            Some(&body["config"]),
+        ),
+    ];
+    for answer in &answers {
+        assert!(
+            !answer.body.contains(&secret),
+            "the secret shows: {}",
+            answer.body
+        );
+        assert!(answer.body.contains("[hidden]"), "{}", answer.body);
+    }
+    let definitions = worker
+        .call("GET", "/connector-plugins/MqttSource/config", None)
+        .json();
+    let password = definitions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "mqtt.password")
+        .unwrap();
+    assert_eq!(password["type"], "PASSWORD");
+
+    // GET → edit → PUT: the stored secret is kept and the connector still authenticates.
+    let mut config = worker
+        .call("GET", "/connectors/guarded/config", None)
+        .json();
+    assert_eq!(config["mqtt.password"], "[hidden]");
+    config["mqtt.keepalive.interval.seconds"] = json!("20");
+    let updated = worker.call("PUT", "/connectors/guarded/config", Some(&config));
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert!(!updated.body.contains(&secret));
+    running(&worker, "guarded", 1);
+    let run = unique("run");
+    publish_numbered(&run, 0, 200, 500, |n| format!("{prefix}/car-{n}")).await;
+    let (distinct, _) = tokio::task::spawn_blocking(move || count_in_kafka(&topic, &run, 200))
+        .await
+        .unwrap();
+    assert_eq!(
+        distinct, 200,
+        "the connector lost its password in the round trip"
+    );
+
+    // The state file holds the secret (the worker needs it after a restart), for its user only.
+    use std::os::unix::fs::PermissionsExt;
+    let state = setup.dir.path().join("state").join("connectors.json");
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{} is {mode:o}", state.display());
+}

@@ -55,8 +55,10 @@ pub struct MqttConnectionConfig {
     #[serde(rename = "mqtt.username", default)]
     pub username: Option<String>,
 
-    /// Password for the broker.
+    /// Password for the broker. A secret: REST answers show it as `[hidden]`; better still, give
+    /// a reference such as `${file:/etc/ferry/secrets.properties:mqtt.password}`.
     #[serde(rename = "mqtt.password", default)]
+    #[schemars(extend("writeOnly" = true))]
     pub password: Option<String>,
 
     /// Seconds to wait for the TCP connection, the TLS handshake and the broker's CONNACK.

@@ -7,7 +7,7 @@ mod worker;
 use std::path::{Path, PathBuf};
 
 pub use connector::ConnectorKeys;
-pub use providers::{resolve_config, resolve_providers};
+pub use providers::{resolve_config, resolve_providers, with_references};
 pub use worker::{ClusterConfig, WorkerConfig};
 
 /// A config map from pairs, for unit tests.

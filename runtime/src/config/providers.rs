@@ -15,6 +15,20 @@ pub fn resolve_config(config: &ConfigMap) -> Result<ConfigMap, ConfigError> {
         .collect()
 }
 
+/// A task config as it may be stored and shown: where a value is a secret the connector got
+/// from a config provider, the reference instead, as Kafka Connect does (`raw` is the
+/// connector's config as stored, `resolved` as the connector saw it).
+pub fn with_references(task: &ConfigMap, raw: &ConfigMap, resolved: &ConfigMap) -> ConfigMap {
+    task.iter()
+        .map(|(k, v)| match (raw.get(k), resolved.get(k)) {
+            (Some(reference), Some(secret)) if secret == v && reference != secret => {
+                (k.clone(), reference.clone())
+            }
+            _ => (k.clone(), v.clone()),
+        })
+        .collect()
+}
+
 /// Replaces every `${provider:...}` reference in `value`; `key` names the setting in errors.
 pub fn resolve_providers(key: &str, value: &str) -> Result<String, ConfigError> {
     let mut resolved = String::with_capacity(value.len());

@@ -17,7 +17,7 @@ use super::assignment::TaskRef;
 use super::config_log::{ClusterView, ConfigLog, ConfigRecord, LeaderWriter, RestartRequest};
 use super::status_log::StatusLog;
 use super::Event;
-use crate::config::{resolve_config, ConnectorKeys};
+use crate::config::{resolve_config, with_references, ConnectorKeys};
 use crate::plugins::{ConnectorEvents, ConnectorType, Plugin};
 use crate::status::{State, StatusSink, TargetState};
 use crate::worker::{ConnectorHandle, TaskHandle, Worker};
@@ -77,19 +77,6 @@ pub struct Member {
 /// How often a worker publishes again the statuses of what it runs, so a late word from a
 /// task's previous worker cannot leave the others with a stale status for long.
 const REASSERT_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Task configs go to the config topic: where a value is a secret the connector got from a
-/// config provider, store the reference instead, as Kafka Connect does.
-fn with_references(task: &ConfigMap, raw: &ConfigMap, resolved: &ConfigMap) -> ConfigMap {
-    task.iter()
-        .map(|(k, v)| match (raw.get(k), resolved.get(k)) {
-            (Some(reference), Some(secret)) if secret == v && reference != secret => {
-                (k.clone(), reference.clone())
-            }
-            _ => (k.clone(), v.clone()),
-        })
-        .collect()
-}
 
 impl Member {
     /// The state of a worker that runs nothing yet.

@@ -11,6 +11,7 @@
 
 pub mod info;
 pub mod offsets;
+pub mod secrets;
 pub mod standalone;
 pub mod validation;
 
@@ -112,6 +113,31 @@ pub trait Herder: Send + Sync {
         Ok(kind_of(self.worker(), &self.config(name)?))
     }
 
+    /// A connector's config as REST shows it: secrets [hidden].
+    fn shown_config(&self, name: &str) -> Result<ConfigMap> {
+        let config = self.config(name)?;
+        let plugin = self.worker().plugin_for(&config);
+        Ok(secrets::hide(plugin.as_deref(), &config))
+    }
+
+    /// Its task configs as REST shows them: the connector's secret keys [hidden].
+    fn shown_tasks(&self, name: &str) -> Result<Vec<TaskInfo>> {
+        let plugin = self.worker().plugin_for(&self.config(name)?);
+        let mut tasks = self.tasks(name)?;
+        for task in &mut tasks {
+            task.config = secrets::hide(plugin.as_deref(), &task.config);
+        }
+        Ok(tasks)
+    }
+
+    /// Kafka Connect's ConnectorInfo as REST shows it: secrets [hidden].
+    fn shown_info(&self, name: &str) -> Result<ConnectorInfo> {
+        let mut info = self.info(name)?;
+        let plugin = self.worker().plugin_for(&info.config);
+        info.config = secrets::hide(plugin.as_deref(), &info.config);
+        Ok(info)
+    }
+
     /// Kafka Connect's ConnectorInfo.
     fn info(&self, name: &str) -> Result<ConnectorInfo> {
         let config = self.config(name)?;
@@ -126,7 +152,12 @@ pub trait Herder: Send + Sync {
     }
 
     /// Creates a connector (409 if it exists, 400 naming every bad key).
-    fn create(&self, name: &str, config: ConfigMap, initial: TargetState) -> Result<ConnectorInfo> {
+    fn create(
+        &self,
+        name: &str,
+        mut config: ConfigMap,
+        initial: TargetState,
+    ) -> Result<ConnectorInfo> {
         if name.trim().is_empty() {
             return Err(HerderError::BadRequest(
                 "Connector name must not be empty; set \"name\"".into(),
@@ -138,14 +169,21 @@ pub trait Herder: Send + Sync {
                 "Connector {name} already exists"
             )));
         }
+        if let Some(plugin) = self.worker().plugin_for(&config) {
+            secrets::restore(&plugin, &mut config, None)?;
+        }
         let config = checked(self, name, config)?;
         self.write_new(name, config, initial)?;
         self.info(name)
     }
 
     /// Creates or replaces a connector's config; `true` when it was created.
-    fn put_config(&self, name: &str, config: ConfigMap) -> Result<(bool, ConnectorInfo)> {
+    fn put_config(&self, name: &str, mut config: ConfigMap) -> Result<(bool, ConnectorInfo)> {
         check_name_matches(name, &config)?;
+        // A config read back from GET shows secrets as [hidden]: keep the stored ones.
+        if let Some(plugin) = self.worker().plugin_for(&config) {
+            secrets::restore(&plugin, &mut config, self.config(name).ok().as_ref())?;
+        }
         let config = checked(self, name, config)?;
         let created = self.write_config(name, config)?;
         Ok((created, self.info(name)?))

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::config::connector::{self as keys, ConnectorKeys};
 use crate::config::resolve_providers;
+use crate::herder::secrets;
 use crate::plugins::{ConnectorType, Plugin};
 
 /// One config key's definition, as `GET /connector-plugins/{class}/config` lists it.
@@ -250,7 +251,13 @@ pub fn validate(plugin: &Plugin, config: &ConfigMap) -> ConfigInfos {
                 value: ConfigValueInfo {
                     value: config
                         .get(&name)
-                        .cloned()
+                        .map(|v| {
+                            if secrets::is_secret(Some(plugin), &name, v) {
+                                secrets::HIDDEN.to_string()
+                            } else {
+                                v.clone()
+                            }
+                        })
                         .or_else(|| definition.default_value.clone()),
                     recommended_values: recommended(plugin, &name),
                     errors: errors.remove(&name).unwrap_or_default(),

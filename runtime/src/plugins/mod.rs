@@ -64,6 +64,12 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
+    /// Whether the plugin's config definition marks `key` as a secret (JSON Schema `writeOnly`,
+    /// shown as type `PASSWORD`).
+    pub fn is_secret_key(&self, key: &str) -> bool {
+        self.config_schema["properties"][key]["writeOnly"] == serde_json::Value::Bool(true)
+    }
+
     /// True when `name` is this plugin's class name or one of its aliases.
     pub fn answers_to(&self, name: &str) -> bool {
         self.class_name == name || self.aliases.iter().any(|a| a == name)

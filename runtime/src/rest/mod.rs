@@ -23,7 +23,7 @@ pub use error::ApiError;
 pub use loggers::LogLevels;
 
 use crate::config::connector as keys;
-use crate::herder::{offsets, validation, Herder};
+use crate::herder::{offsets, secrets, validation, ConnectorInfo, Herder};
 use crate::status::TargetState;
 
 /// What every handler shares.
@@ -214,7 +214,7 @@ async fn list_connectors(State(state): Shared, RawQuery(query): RawQuery) -> Api
                     }
                 }
                 "info" => {
-                    if let Ok(info) = state.herder.info(&name) {
+                    if let Ok(info) = state.herder.shown_info(&name) {
                         entry.insert("info".into(), json!(info));
                     }
                 }
@@ -249,7 +249,10 @@ async fn create_connector(State(state): Shared, body: Bytes) -> ApiResult {
         _ => return Err(ApiError::bad_request("initial_state must be a string")),
     };
     let herder = state.herder.clone();
-    let created = blocking(move || herder.create(&name, config, initial)).await??;
+    let created = hidden(
+        &state,
+        blocking(move || herder.create(&name, config, initial)).await??,
+    );
     let location = format!("/connectors/{}", created.name);
     Ok((
         StatusCode::CREATED,
@@ -259,8 +262,18 @@ async fn create_connector(State(state): Shared, body: Bytes) -> ApiResult {
         .into_response())
 }
 
+/// A ConnectorInfo as an answer may show it: secrets [hidden].
+fn hidden(state: &RestState, mut info: ConnectorInfo) -> ConnectorInfo {
+    let plugin = state.herder.worker().plugin_for(&info.config);
+    info.config = secrets::hide(plugin.as_deref(), &info.config);
+    info
+}
+
 async fn connector_info(State(state): Shared, Path(name): Path<String>) -> ApiResult {
-    Ok(json_response(StatusCode::OK, state.herder.info(&name)?))
+    Ok(json_response(
+        StatusCode::OK,
+        state.herder.shown_info(&name)?,
+    ))
 }
 
 async fn delete_connector(State(state): Shared, Path(name): Path<String>) -> ApiResult {
@@ -270,13 +283,17 @@ async fn delete_connector(State(state): Shared, Path(name): Path<String>) -> Api
 }
 
 async fn connector_config(State(state): Shared, Path(name): Path<String>) -> ApiResult {
-    Ok(json_response(StatusCode::OK, state.herder.config(&name)?))
+    Ok(json_response(
+        StatusCode::OK,
+        state.herder.shown_config(&name)?,
+    ))
 }
 
 async fn put_config(State(state): Shared, Path(name): Path<String>, body: Bytes) -> ApiResult {
     let config = config_map(&parse_body(&body)?)?;
     let herder = state.herder.clone();
     let (created, info) = blocking(move || herder.put_config(&name, config)).await??;
+    let info = hidden(&state, info);
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -306,7 +323,10 @@ async fn patch_config(State(state): Shared, Path(name): Path<String>, body: Byte
         patch.insert(key.clone(), value);
     }
     let herder = state.herder.clone();
-    let info = blocking(move || herder.patch_config(&name, patch)).await??;
+    let info = hidden(
+        &state,
+        blocking(move || herder.patch_config(&name, patch)).await??,
+    );
     Ok(json_response(StatusCode::OK, info))
 }
 
@@ -315,7 +335,10 @@ async fn connector_status(State(state): Shared, Path(name): Path<String>) -> Api
 }
 
 async fn task_configs(State(state): Shared, Path(name): Path<String>) -> ApiResult {
-    Ok(json_response(StatusCode::OK, state.herder.tasks(&name)?))
+    Ok(json_response(
+        StatusCode::OK,
+        state.herder.shown_tasks(&name)?,
+    ))
 }
 
 fn task_id(task: &str) -> Result<u32, ApiError> {

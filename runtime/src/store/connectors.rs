@@ -2,6 +2,7 @@
 //! connectors created over REST come back after a restart (Kafka Connect standalone forgets them).
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 use ferry_api::ConfigMap;
@@ -35,12 +36,17 @@ pub struct ConnectorFileStore {
 impl ConnectorFileStore {
     /// Uses (and creates) `state_dir`.
     pub fn open(state_dir: &std::path::Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(state_dir).map_err(|e| {
-            StoreError::Local(format!(
-                "cannot create state.dir {}: {e}; set state.dir to a writable directory",
-                state_dir.display()
-            ))
-        })?;
+        // Configs hold secrets: a directory the worker creates is its user's alone.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(|e| {
+                StoreError::Local(format!(
+                    "cannot create state.dir {}: {e}; set state.dir to a writable directory",
+                    state_dir.display()
+                ))
+            })?;
         Ok(ConnectorFileStore {
             path: state_dir.join("connectors.json"),
         })
@@ -69,7 +75,14 @@ impl ConnectorStore for ConnectorFileStore {
         let temporary = self.path.with_extension("json.tmp");
         let write = || -> std::io::Result<()> {
             use std::io::Write;
-            let mut file = std::fs::File::create(&temporary)?;
+            // 0600: the configs hold secrets (connector passwords), for the worker's user only.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&temporary)?;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             file.write_all(&text)?;
             file.sync_all()?;
             std::fs::rename(&temporary, &self.path)

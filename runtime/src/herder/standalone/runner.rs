@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use ferry_api::ConfigMap;
 
-use crate::config::ConnectorKeys;
+use crate::config::{resolve_config, with_references, ConnectorKeys};
 use crate::plugins::{ConnectorEvents, Plugin};
 use crate::status::{State, TargetState};
 use crate::worker::{ConnectorHandle, TaskHandle, TaskSpec, Worker};
@@ -233,7 +233,13 @@ impl ConnectorThread {
                 .map_err(|e| e.to_string())
         });
         let outcome = generated.and_then(|configs| {
-            let specs = configs
+            // What REST shows keeps the config's provider references, not what they resolve to.
+            let resolved = resolve_config(&self.config).map_err(|e| e.to_string())?;
+            let shown = configs
+                .iter()
+                .map(|task| with_references(task, &self.config, &resolved))
+                .collect::<Vec<_>>();
+            let specs = shown
                 .iter()
                 .enumerate()
                 .map(|(id, task_config)| {
@@ -246,7 +252,7 @@ impl ConnectorThread {
                     )
                 })
                 .collect::<Result<Vec<_>, String>>()?;
-            Ok((configs, specs))
+            Ok((shown, specs))
         });
         let (configs, specs) = match outcome {
             Ok(generated) => generated,
