@@ -770,6 +770,27 @@ fn a_connector_hanging_in_start_is_failed_in_time_and_delete_answers() {
     );
     assert_eq!(worker.call("GET", "/connectors", None).json(), json!([]));
 
+    // A start that returns after the bound is not left running: the worker stops it.
+    let mut late = stuck("late");
+    late["config"]["hang.in.start.ms"] = json!("3500");
+    assert_eq!(worker.call("POST", "/connectors", Some(&late)).status, 201);
+    worker.wait_for("/connectors/late/status", WAIT, |s| {
+        s["connector"]["state"] == "FAILED"
+    });
+    let deadline = Instant::now() + WAIT;
+    while !worker
+        .log()
+        .contains("stopped a connector that was abandoned")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the late start was never stopped:\n{}",
+            worker.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(worker.call("DELETE", "/connectors/late", None).status, 204);
+
     // The worker goes on: a healthy connector runs.
     let healthy = sequence_connector("healthy", &unique("numbers"), 1, 10, 0);
     assert_eq!(

@@ -5,7 +5,8 @@
 //! request in standalone mode, the cluster thread in distributed mode) waits at most
 //! `connector.call.timeout.ms`. Past it the call is reported as timed out (the herder marks the
 //! connector FAILED with a trace naming the setting) and the caller goes on. The instance and
-//! its thread are then abandoned: the thread frees the instance if the call ever returns.
+//! its thread are then abandoned: if the call ever returns, the thread stops the connector and
+//! frees it.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -46,7 +47,8 @@ pub enum ConnectorCallError {
     },
 }
 
-type Call = Box<dyn FnOnce(&mut ConnectorInstance) + Send>;
+/// A call for the instance's thread; `true` when it stopped the connector.
+type Call = Box<dyn FnOnce(&mut ConnectorInstance) -> bool + Send>;
 
 /// A started connector instance.
 pub struct ConnectorHandle {
@@ -114,10 +116,12 @@ impl ConnectorHandle {
         }
     }
 
-    /// Runs `work` on the instance's thread and waits for it, at most the call timeout.
+    /// Runs `work` on the instance's thread and waits for it, at most the call timeout;
+    /// `stops` says that `work` stops the connector.
     fn call<T: Send + 'static>(
         &mut self,
         call: &'static str,
+        stops: bool,
         work: impl FnOnce(&mut ConnectorInstance) -> Result<T, ConnectError> + Send + 'static,
     ) -> Result<T, ConnectorCallError> {
         let Some(calls) = &self.calls else {
@@ -126,6 +130,7 @@ impl ConnectorHandle {
         let (done, outcome) = mpsc::channel();
         let sent = calls.send(Box::new(move |instance: &mut ConnectorInstance| {
             let _ = done.send(work(instance));
+            stops
         }));
         if sent.is_err() {
             self.calls = None;
@@ -146,22 +151,33 @@ impl ConnectorHandle {
 
     /// Asks for at most `max_tasks` task configurations.
     pub fn task_configs(&mut self, max_tasks: u32) -> Result<Vec<ConfigMap>, ConnectorCallError> {
-        self.call("task_configs", move |instance| {
+        self.call("task_configs", false, move |instance| {
             instance.task_configs(max_tasks)
         })
     }
 
     /// Stops the connector; its thread then frees the instance and ends.
     pub fn stop(mut self) -> Result<(), ConnectorCallError> {
-        let stopped = self.call("stop", |instance| instance.stop());
+        let stopped = self.call("stop", true, |instance| instance.stop());
         self.calls = None;
         stopped
     }
 }
 
-/// The instance's thread: runs calls in order until the handle is dropped, then frees it.
+/// The instance's thread: runs calls in order until one stops the connector, then frees it.
+/// When the handle went away without a stop (a start that returned after its timeout, or a
+/// call after which nothing was queued), the connector is stopped here before it is freed, so
+/// it can release what it holds.
 fn serve(mut instance: ConnectorInstance, calls: Receiver<Call>) {
     while let Ok(call) = calls.recv() {
-        call(&mut instance);
+        if call(&mut instance) {
+            return;
+        }
+    }
+    match instance.stop() {
+        Ok(()) => tracing::info!(
+            "stopped a connector that was abandoned (a call of it returned after connector.call.timeout.ms)"
+        ),
+        Err(error) => tracing::warn!(%error, "stopping an abandoned connector failed"),
     }
 }
