@@ -145,17 +145,22 @@ fn query_pairs(query: &Option<String>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn flag(query: &Option<String>, name: &str) -> Result<bool, ApiError> {
+/// A boolean query parameter, absent meaning `default`. Case-insensitive, as Kafka Connect's
+/// server reads it (`True`, `TRUE`); a value that is neither is refused rather than read as
+/// false.
+fn flag_or(query: &Option<String>, name: &str, default: bool) -> Result<bool, ApiError> {
     match query_pairs(query).iter().find(|(k, _)| k == name) {
-        None => Ok(false),
-        Some((_, v)) => match v.as_str() {
-            "true" | "" => Ok(true),
-            "false" => Ok(false),
-            other => Err(ApiError::bad_request(format!(
-                "{name} must be true or false, got `{other}`"
-            ))),
-        },
+        None => Ok(default),
+        Some((_, v)) if v.is_empty() || v.eq_ignore_ascii_case("true") => Ok(true),
+        Some((_, v)) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some((_, other)) => Err(ApiError::bad_request(format!(
+            "{name} must be true or false, got `{other}`"
+        ))),
     }
+}
+
+fn flag(query: &Option<String>, name: &str) -> Result<bool, ApiError> {
+    flag_or(query, name, false)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -441,10 +446,7 @@ async fn reset_topics(State(state): Shared, Path(name): Path<String>) -> ApiResu
 }
 
 async fn list_plugins(State(state): Shared, RawQuery(query): RawQuery) -> ApiResult {
-    let connectors_only = query_pairs(&query)
-        .iter()
-        .find(|(k, _)| k == "connectorsOnly")
-        .is_none_or(|(_, v)| v != "false");
+    let connectors_only = flag_or(&query, "connectorsOnly", true)?;
     let mut plugins: Vec<Value> = state
         .herder
         .worker()
@@ -505,4 +507,35 @@ async fn validate_config(
     let herder = state.herder.clone();
     let infos = blocking(move || herder.validate(&plugin, &config)).await?;
     Ok(json_response(StatusCode::OK, infos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(text: &str) -> Option<String> {
+        Some(text.to_string())
+    }
+
+    #[test]
+    fn boolean_parameters_are_read_as_kafka_connect_reads_them() {
+        for (text, expected) in [
+            ("includeTasks=true", true),
+            ("includeTasks=True", true),
+            ("includeTasks=TRUE", true),
+            ("includeTasks", true),
+            ("includeTasks=False", false),
+            ("onlyFailed=true", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                flag(&query(text), "includeTasks").unwrap(),
+                expected,
+                "{text}"
+            );
+        }
+        assert!(flag(&query("includeTasks=yes"), "includeTasks").is_err());
+        assert!(flag_or(&None, "connectorsOnly", true).unwrap());
+        assert!(!flag_or(&query("connectorsOnly=FALSE"), "connectorsOnly", true).unwrap());
+    }
 }
