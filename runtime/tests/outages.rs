@@ -97,6 +97,20 @@ async fn kafka_down_for_20_s_then_mosquitto_restarted_loses_nothing() {
         published as usize - distinct.len()
     );
     let status = worker.call("GET", "/connectors/outage/status", None).json();
+    if distinct.len() as u64 != published {
+        // Say where the missing records stopped: never polled (MQTT side) or polled but never
+        // acknowledged by Kafka (producer side), and what the worker logged.
+        let metrics = worker.call("GET", "/metrics", None).body;
+        let ours: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.contains("connector=\"outage\""))
+            .collect();
+        println!("status: {status}\nmetrics:\n{}", ours.join("\n"));
+        println!(
+            "--- worker log (broker-down lines left out) ---\n{}",
+            worker.log_excerpt(400)
+        );
+    }
     assert!(
         status["tasks"]
             .as_array()

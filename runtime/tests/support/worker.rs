@@ -178,6 +178,17 @@ impl Worker {
         lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
+    /// The log without librdkafka's repeated broker-down lines (an outage writes thousands),
+    /// at most the last `lines` of what is left: what explains a failure.
+    pub fn log_excerpt(&self, lines: usize) -> String {
+        let text = self.log();
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("AllBrokersDown") && !l.contains("Disconnected (after"))
+            .collect();
+        kept[kept.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// The whole log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
