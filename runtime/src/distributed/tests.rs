@@ -33,6 +33,18 @@ fn fixture() -> Fixture {
     }
 }
 
+/// A fixture whose log holds connector `c`, RUNNING, with `tasks` committed task configs.
+fn fixture_with_connector(tasks: usize) -> Fixture {
+    let f = fixture();
+    f.herder
+        .write_new("c", config(&[("name", "c")]), TargetState::Running)
+        .unwrap();
+    f.log
+        .append(ConfigRecord::task_set("c", &vec![config(&[]); tasks]))
+        .unwrap();
+    f
+}
+
 fn keys(records: &[ConfigRecord]) -> Vec<String> {
     records.iter().map(ConfigRecord::key).collect()
 }
@@ -105,13 +117,7 @@ fn stopping_empties_the_task_set_and_delete_leaves_tombstones() {
 
 #[test]
 fn restarts_are_requests_in_the_log_for_existing_tasks_only() {
-    let f = fixture();
-    f.herder
-        .write_new("c", config(&[("name", "c")]), TargetState::Running)
-        .unwrap();
-    f.log
-        .append(ConfigRecord::task_set("c", &[config(&[])]))
-        .unwrap();
+    let f = fixture_with_connector(1);
     let missing = f.herder.request_task_restart("c", 1);
     assert!(
         matches!(missing, Err(HerderError::NotFound(_))),
@@ -144,13 +150,7 @@ fn restarts_are_requests_in_the_log_for_existing_tasks_only() {
 
 #[test]
 fn status_names_the_assigned_worker_until_it_reports() {
-    let f = fixture();
-    f.herder
-        .write_new("c", config(&[("name", "c")]), TargetState::Running)
-        .unwrap();
-    f.log
-        .append(ConfigRecord::task_set("c", &[config(&[])]))
-        .unwrap();
+    let f = fixture_with_connector(1);
     let assignment = Assignment {
         generation: 3,
         leader: "a:1".into(),
