@@ -61,6 +61,8 @@ pub const STATUS_FATAL: i32 = 3;
 pub const STATUS_PANIC: i32 = 4;
 /// A [`HostConnectorContext`] callback named a connector the worker has stopped or freed.
 pub const STATUS_STOPPED: i32 = 5;
+/// One record's data cannot be handled ([`ConnectError::Data`]).
+pub const STATUS_DATA: i32 = 6;
 
 /// Borrowed bytes. A null `ptr` means "absent" (a null key or value), distinct from empty.
 #[repr(C)]
@@ -525,6 +527,7 @@ fn guarded(out: *const FfiOutput, body: impl FnOnce() -> crate::Result<()>) -> i
                 ConnectError::Config { .. } => STATUS_CONFIG,
                 ConnectError::Retriable(_) => STATUS_RETRIABLE,
                 ConnectError::Fatal(_) => STATUS_FATAL,
+                ConnectError::Data(_) => STATUS_DATA,
             }
         }
         Err(panic) => {

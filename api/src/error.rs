@@ -20,6 +20,10 @@ pub enum ConnectError {
     /// A failure that retrying will not fix.
     #[error("{0}")]
     Fatal(String),
+    /// One record's data cannot be handled (Kafka Connect's DataException): it follows the
+    /// connector's `errors.tolerance` instead of failing the task outright.
+    #[error("{0}")]
+    Data(String),
 }
 
 impl ConnectError {
@@ -34,6 +38,11 @@ impl ConnectError {
     /// A transient failure.
     pub fn retriable(message: impl Into<String>) -> Self {
         ConnectError::Retriable(message.into())
+    }
+
+    /// A record whose data cannot be handled.
+    pub fn data(message: impl Into<String>) -> Self {
+        ConnectError::Data(message.into())
     }
 
     /// A permanent failure.

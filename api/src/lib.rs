@@ -20,10 +20,12 @@
 
 pub mod abi;
 pub mod config;
+pub mod data;
 mod error;
 mod export;
 mod logging;
 mod record;
+pub mod transform;
 
 use std::time::Duration;
 

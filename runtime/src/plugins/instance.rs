@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use ferry_api::abi::{
     FfiHeader, FfiOutput, FfiRecordMetadata, FfiSinkRecord, FfiSlice, FfiSourceRecord,
-    FfiTopicPartitionOffset, SinkTaskVTable, SourceTaskVTable, STATUS_OK, STATUS_RETRIABLE,
+    FfiTopicPartitionOffset, SinkTaskVTable, SourceTaskVTable, STATUS_DATA, STATUS_OK,
+    STATUS_RETRIABLE,
 };
 use ferry_api::config::ConfigIssue;
 use ferry_api::{
@@ -74,6 +75,7 @@ impl CallOutput {
             .unwrap_or_else(|| format!("connector call failed with status {status}"));
         Err(match status {
             STATUS_RETRIABLE => ConnectError::Retriable(message),
+            STATUS_DATA => ConnectError::Data(message),
             // Config errors and panics carry their explanation in the message.
             _ => ConnectError::Fatal(message),
         })
