@@ -22,6 +22,9 @@
 //!
 //! ABI 2 changed the descriptor (kind as an integer, task tables behind pointers) and the
 //! connector context (a handle instead of a pointer); a library built for ABI 1 is refused.
+//! ABI 3 added transformation and predicate libraries (the connector table behind a pointer too,
+//! and a transform table), payload formats on source records and the original topic and
+//! partition on sink records that a transformation renamed.
 //!
 //! Connector authors never use this module directly: [`crate::export_source!`] and
 //! [`crate::export_sink!`] generate the exports. This is the only module of the API with `unsafe`.
@@ -35,7 +38,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::ConfigIssue;
+use crate::config::{ConfigIssue, ConnectorConfig};
+use crate::data::PayloadFormat;
+use crate::transform::{Predicate, Transformation};
 use crate::{
     ConfigMap, ConnectError, Connector, ConnectorContext, Header, OffsetReader, RecordMetadata,
     SinkConnector, SinkRecord, SinkTask, SourceConnector, SourceOffset, SourceRecord, SourceTask,
@@ -43,11 +48,11 @@ use crate::{
 };
 
 /// The ABI this crate speaks. Bump it on any change to a `repr(C)` type or entry point below.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 /// Unversioned symbol: `extern "C" fn() -> u32` returning the library's ABI version.
 pub const ABI_VERSION_SYMBOL: &str = "ferry_plugin_abi_version";
 /// Versioned entry symbol: `extern "C" fn() -> *const PluginDescriptor`.
-pub const DESCRIPTOR_SYMBOL: &str = "ferry_plugin_descriptor_v2";
+pub const DESCRIPTOR_SYMBOL: &str = "ferry_plugin_descriptor_v3";
 
 /// The call succeeded.
 pub const STATUS_OK: i32 = 0;
@@ -162,6 +167,31 @@ pub struct FfiSourceRecord {
     pub timestamp_ms: i64,
     /// The number the worker quotes back in `commit_record`.
     pub sequence: u64,
+    /// How to read the key: [`PAYLOAD_BYTES`] or [`PAYLOAD_JSON`].
+    pub key_format: u32,
+    /// How to read the value: [`PAYLOAD_BYTES`] or [`PAYLOAD_JSON`].
+    pub value_format: u32,
+}
+
+/// Opaque bytes.
+pub const PAYLOAD_BYTES: u32 = 0;
+/// JSON text.
+pub const PAYLOAD_JSON: u32 = 1;
+
+/// The format code of a [`PayloadFormat`].
+pub fn format_code(format: PayloadFormat) -> u32 {
+    match format {
+        PayloadFormat::Bytes => PAYLOAD_BYTES,
+        PayloadFormat::Json => PAYLOAD_JSON,
+    }
+}
+
+/// The [`PayloadFormat`] of a code; unknown codes are bytes, which every consumer can take.
+pub fn format_of(code: u32) -> PayloadFormat {
+    match code {
+        PAYLOAD_JSON => PayloadFormat::Json,
+        _ => PayloadFormat::Bytes,
+    }
 }
 
 /// A sink record, borrowed for the duration of `put`.
@@ -184,6 +214,10 @@ pub struct FfiSinkRecord {
     pub headers_len: usize,
     /// Timestamp in ms, or -1 when Kafka had none.
     pub timestamp_ms: i64,
+    /// The topic the record was read from when a transformation renamed it; null otherwise.
+    pub original_topic: FfiSlice,
+    /// The partition it was read from when `original_topic` is set.
+    pub original_partition: i32,
 }
 
 /// Where Kafka stored a source record.
@@ -276,6 +310,10 @@ impl HostConnectorContext {
 pub const PLUGIN_KIND_SOURCE: u32 = 1;
 /// [`PluginDescriptor::kind`] of a sink connector.
 pub const PLUGIN_KIND_SINK: u32 = 2;
+/// [`PluginDescriptor::kind`] of a transformation library.
+pub const PLUGIN_KIND_TRANSFORMATION: u32 = 3;
+/// [`PluginDescriptor::kind`] of a predicate library.
+pub const PLUGIN_KIND_PREDICATE: u32 = 4;
 
 /// Entry points of the connector itself.
 #[repr(C)]
@@ -375,6 +413,27 @@ pub struct SinkTaskVTable {
     pub stop: unsafe extern "C" fn(task: *mut c_void, out: *const FfiOutput) -> i32,
 }
 
+/// Entry points of a transformation or predicate library.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct TransformVTable {
+    /// Builds an instance from a JSON object of string values; null on failure, with the error
+    /// written to `out`.
+    pub new: unsafe extern "C" fn(config_json: FfiSlice, out: *const FfiOutput) -> *mut c_void,
+    /// Frees an instance made by `new`.
+    pub free: unsafe extern "C" fn(instance: *mut c_void),
+    /// Runs on one record in the JSON form of [`crate::transform::wire`]. A transformation
+    /// writes the resulting record, or `null` to drop it, through `out.json`; a predicate writes
+    /// `true` or `false`.
+    pub call: unsafe extern "C" fn(
+        instance: *mut c_void,
+        record_json: FfiSlice,
+        out: *const FfiOutput,
+    ) -> i32,
+    /// Writes a JSON array of `{field, message}` issues through `out.json`.
+    pub validate: unsafe extern "C" fn(config_json: FfiSlice, out: *const FfiOutput) -> i32,
+}
+
 /// What a connector library describes about itself. Lives as long as the library (forever).
 #[repr(C)]
 #[derive(Debug)]
@@ -383,7 +442,8 @@ pub struct PluginDescriptor {
     pub abi_version: u32,
     /// `size_of::<PluginDescriptor>()` in the plugin, checked by the host.
     pub struct_size: usize,
-    /// [`PLUGIN_KIND_SOURCE`] or [`PLUGIN_KIND_SINK`]; an integer, since a foreign library may
+    /// [`PLUGIN_KIND_SOURCE`], [`PLUGIN_KIND_SINK`], [`PLUGIN_KIND_TRANSFORMATION`] or
+    /// [`PLUGIN_KIND_PREDICATE`]; an integer, since a foreign library may
     /// hold any value here and the worker must be able to read it to refuse it.
     pub kind: u32,
     /// Full class name, e.g. `ferry.mqtt.MqttSourceConnector`.
@@ -396,12 +456,15 @@ pub struct PluginDescriptor {
     pub config_schema: FfiSlice,
     /// Called once after loading, before anything else.
     pub init: unsafe extern "C" fn(host: *const FfiHost),
-    /// Connector entry points.
-    pub connector: ConnectorVTable,
+    /// Connector entry points, 'static; non-null for source and sink libraries.
+    pub connector: *const ConnectorVTable,
     /// Source task entry points, 'static; non-null when `kind` is [`PLUGIN_KIND_SOURCE`].
     pub source_task: *const SourceTaskVTable,
     /// Sink task entry points, 'static; non-null when `kind` is [`PLUGIN_KIND_SINK`].
     pub sink_task: *const SinkTaskVTable,
+    /// Transformation or predicate entry points, 'static; non-null when `kind` is
+    /// [`PLUGIN_KIND_TRANSFORMATION`] or [`PLUGIN_KIND_PREDICATE`].
+    pub transform: *const TransformVTable,
 }
 
 /// Never called. rustc checks FFI safety only of what an `extern "C"` signature takes or returns
@@ -413,6 +476,7 @@ extern "C" fn every_boundary_type_is_ffi_safe(
     _: PluginDescriptor,
     _: SourceTaskVTable,
     _: SinkTaskVTable,
+    _: TransformVTable,
     _: FfiHost,
     _: FfiOutput,
     _: FfiSourceRecord,
@@ -483,28 +547,94 @@ fn descriptor<C: Connector>(
     source_task: *const SourceTaskVTable,
     sink_task: *const SinkTaskVTable,
 ) -> DescriptorPtr {
-    let leak = |s: String| FfiSlice::new(Box::leak(s.into_boxed_str()).as_bytes());
-    let descriptor = PluginDescriptor {
+    let connector = ConnectorVTable {
+        new: connector_new::<C>,
+        free: connector_free::<C>,
+        start: connector_start::<C>,
+        task_configs: connector_task_configs::<C>,
+        stop: connector_stop::<C>,
+        validate: connector_validate::<C>,
+    };
+    leak_descriptor(PluginDescriptor {
         abi_version: ABI_VERSION,
         struct_size: std::mem::size_of::<PluginDescriptor>(),
         kind,
         class_name: FfiSlice::new(class_name.as_bytes()),
-        aliases: leak(aliases_of(class_name).join(",")),
+        aliases: leak_text(aliases_of(class_name).join(",")),
         version: FfiSlice::new(C::version().as_bytes()),
-        config_schema: leak(crate::config::schema_json::<C::Config>()),
+        config_schema: leak_text(crate::config::schema_json::<C::Config>()),
         init: crate::logging::init,
-        connector: ConnectorVTable {
-            new: connector_new::<C>,
-            free: connector_free::<C>,
-            start: connector_start::<C>,
-            task_configs: connector_task_configs::<C>,
-            stop: connector_stop::<C>,
-            validate: connector_validate::<C>,
-        },
+        connector: Box::leak(Box::new(connector)),
         source_task,
         sink_task,
-    };
+        transform: ptr::null(),
+    })
+}
+
+fn leak_text(text: String) -> FfiSlice {
+    FfiSlice::new(Box::leak(text.into_boxed_str()).as_bytes())
+}
+
+fn leak_descriptor(descriptor: PluginDescriptor) -> DescriptorPtr {
     DescriptorPtr(Box::leak(Box::new(descriptor)))
+}
+
+/// Builds the descriptor of a transformation; called once by the exported entry symbol.
+pub fn transformation_descriptor<T: Transformation>(class_name: &'static str) -> DescriptorPtr {
+    let table = TransformVTable {
+        new: transform_new::<T>,
+        free: task_free::<T>,
+        call: transformation_call::<T>,
+        validate: transform_validate::<T::Config>,
+    };
+    transform_descriptor(
+        class_name,
+        PLUGIN_KIND_TRANSFORMATION,
+        T::version(),
+        crate::config::schema_json::<T::Config>(),
+        table,
+    )
+}
+
+/// Builds the descriptor of a predicate; called once by the exported entry symbol.
+pub fn predicate_descriptor<P: Predicate>(class_name: &'static str) -> DescriptorPtr {
+    let table = TransformVTable {
+        new: predicate_new::<P>,
+        free: task_free::<P>,
+        call: predicate_call::<P>,
+        validate: transform_validate::<P::Config>,
+    };
+    transform_descriptor(
+        class_name,
+        PLUGIN_KIND_PREDICATE,
+        P::version(),
+        crate::config::schema_json::<P::Config>(),
+        table,
+    )
+}
+
+fn transform_descriptor(
+    class_name: &'static str,
+    kind: u32,
+    version: &'static str,
+    config_schema: String,
+    table: TransformVTable,
+) -> DescriptorPtr {
+    let simple = class_name.rsplit('.').next().unwrap_or(class_name);
+    leak_descriptor(PluginDescriptor {
+        abi_version: ABI_VERSION,
+        struct_size: std::mem::size_of::<PluginDescriptor>(),
+        kind,
+        class_name: FfiSlice::new(class_name.as_bytes()),
+        aliases: leak_text(simple.to_string()),
+        version: FfiSlice::new(version.as_bytes()),
+        config_schema: leak_text(config_schema),
+        init: crate::logging::init,
+        connector: ptr::null(),
+        source_task: ptr::null(),
+        sink_task: ptr::null(),
+        transform: Box::leak(Box::new(table)),
+    })
 }
 
 /// Kafka Connect's aliases: the simple class name, and without its `Connector` suffix.
@@ -788,6 +918,8 @@ unsafe extern "C" fn source_task_poll<T: SourceTask>(
                 headers_len: headers.len(),
                 timestamp_ms: record.timestamp_ms.unwrap_or(-1),
                 sequence,
+                key_format: format_code(record.key_format),
+                value_format: format_code(record.value_format),
             };
             // SAFETY: `ffi` and everything it borrows live until the host's copy returns.
             unsafe { (out.source_record)(out.ctx, &ffi) };
@@ -984,6 +1116,11 @@ unsafe fn sink_record_from(record: &FfiSinkRecord) -> SinkRecord {
             })
             .collect(),
         timestamp_ms: (record.timestamp_ms >= 0).then_some(record.timestamp_ms),
+        // SAFETY: as above.
+        original: unsafe { record.original_topic.as_option() }.map(|topic| TopicPartition {
+            topic: String::from_utf8_lossy(topic).into_owned(),
+            partition: record.original_partition,
+        }),
     }
 }
 
@@ -1018,6 +1155,106 @@ unsafe extern "C" fn sink_task_stop<T: SinkTask>(task: *mut c_void, out: *const 
         // SAFETY: the host calls one instance from one thread at a time.
         let task = unsafe { borrow_mut::<T>(task) }?;
         task.stop();
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn transform_validate<C: ConnectorConfig>(
+    config_json: FfiSlice,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        let config = config_from(config_json)?;
+        let issues: Vec<Value> = crate::config::parse_own::<C>(&config)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|ConfigIssue { field, message }| {
+                serde_json::json!({"field": field, "message": message})
+            })
+            .collect();
+        write_json(out, &Value::Array(issues));
+        Ok(())
+    })
+}
+
+/// Parses a transformation's or predicate's config; a bad key becomes a config error naming it.
+fn parse_transform_config<C: ConnectorConfig>(config_json: FfiSlice) -> crate::Result<C> {
+    crate::config::parse_own::<C>(&config_from(config_json)?).map_err(|issues| {
+        let issue = issues.into_iter().next();
+        let (field, message) = issue.map_or(("config".into(), "invalid".into()), |i| {
+            (i.field, i.message)
+        });
+        ConnectError::config(field, message)
+    })
+}
+
+unsafe extern "C" fn transform_new<T: Transformation>(
+    config_json: FfiSlice,
+    out: *const FfiOutput,
+) -> *mut c_void {
+    let mut instance = ptr::null_mut();
+    guarded(out, || {
+        let transformation = T::new(parse_transform_config::<T::Config>(config_json)?)?;
+        instance = Box::into_raw(Box::new(transformation)) as *mut c_void;
+        Ok(())
+    });
+    instance
+}
+
+unsafe extern "C" fn predicate_new<P: Predicate>(
+    config_json: FfiSlice,
+    out: *const FfiOutput,
+) -> *mut c_void {
+    let mut instance = ptr::null_mut();
+    guarded(out, || {
+        let predicate = P::new(parse_transform_config::<P::Config>(config_json)?)?;
+        instance = Box::into_raw(Box::new(predicate)) as *mut c_void;
+        Ok(())
+    });
+    instance
+}
+
+fn record_from(record_json: FfiSlice) -> crate::Result<crate::transform::ConnectRecord> {
+    // SAFETY: the host passes bytes valid for the call.
+    crate::transform::wire::decode(unsafe { record_json.as_bytes() })
+}
+
+fn write_text(out: *const FfiOutput, text: &str) {
+    // SAFETY: the host passes a valid FfiOutput for the whole call.
+    if let Some(out) = unsafe { out.as_ref() } {
+        // SAFETY: the callback copies the borrowed bytes before returning.
+        unsafe { (out.json)(out.ctx, FfiSlice::new(text.as_bytes())) };
+    }
+}
+
+unsafe extern "C" fn transformation_call<T: Transformation>(
+    instance: *mut c_void,
+    record_json: FfiSlice,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let transformation = unsafe { borrow_mut::<T>(instance) }?;
+        let outcome = transformation.apply(record_from(record_json)?)?;
+        write_text(
+            out,
+            &crate::transform::wire::encode_outcome(outcome.as_ref())?,
+        );
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn predicate_call<P: Predicate>(
+    instance: *mut c_void,
+    record_json: FfiSlice,
+    out: *const FfiOutput,
+) -> i32 {
+    guarded(out, || {
+        // SAFETY: the host calls one instance from one thread at a time.
+        let predicate = unsafe { borrow_mut::<P>(instance) }?;
+        let matched = predicate.test(&record_from(record_json)?)?;
+        write_text(out, if matched { "true" } else { "false" });
         Ok(())
     })
 }

@@ -105,8 +105,21 @@ pub fn schema_json<C: ConnectorConfig>() -> String {
 
 /// Parses a configuration, reporting every offending key at once.
 pub fn parse<C: ConnectorConfig>(config: &ConfigMap) -> Result<C, Vec<ConfigIssue>> {
+    parse_with::<C>(config, is_runtime_key)
+}
+
+/// Parses a transformation's or predicate's own keys: every key is its own (the worker removed
+/// the `transforms.<alias>.` prefix), so none is left out as a runtime key, `name` included.
+pub fn parse_own<C: ConnectorConfig>(config: &ConfigMap) -> Result<C, Vec<ConfigIssue>> {
+    parse_with::<C>(config, |_| false)
+}
+
+fn parse_with<C: ConnectorConfig>(
+    config: &ConfigMap,
+    left_out: fn(&str) -> bool,
+) -> Result<C, Vec<ConfigIssue>> {
     let schema = serde_json::to_value(schemars::schema_for!(C)).expect("a JSON Schema serializes");
-    let (object, mut issues) = coerce(&schema, config);
+    let (object, mut issues) = coerce(&schema, config, left_out);
     if !issues.is_empty() {
         return Err(issues);
     }
@@ -149,7 +162,11 @@ pub fn validate<C: ConnectorConfig>(config: &ConfigMap) -> Vec<ConfigIssue> {
 }
 
 /// Turns the string map into a JSON object typed as the schema says, collecting issues.
-fn coerce(schema: &Value, config: &ConfigMap) -> (Map<String, Value>, Vec<ConfigIssue>) {
+fn coerce(
+    schema: &Value,
+    config: &ConfigMap,
+    left_out: fn(&str) -> bool,
+) -> (Map<String, Value>, Vec<ConfigIssue>) {
     let properties = schema
         .get("properties")
         .and_then(Value::as_object)
@@ -159,7 +176,7 @@ fn coerce(schema: &Value, config: &ConfigMap) -> (Map<String, Value>, Vec<Config
     let mut object = Map::new();
     let mut issues = Vec::new();
 
-    for (key, raw) in config.iter().filter(|(k, _)| !is_runtime_key(k)) {
+    for (key, raw) in config.iter().filter(|(k, _)| !left_out(k)) {
         match properties.get(key) {
             Some(property) => match coerce_value(schema, property, raw) {
                 Ok(value) => {

@@ -214,22 +214,26 @@ impl Structured {
         }
     }
 
+    /// True when the schema says `bytes`.
+    pub fn is_bytes(&self) -> bool {
+        self.schema
+            .as_ref()
+            .is_some_and(|s| s.schema_type == SchemaType::Bytes)
+    }
+
     /// The value as bytes, the way Ferry hands it to a system that takes bytes: a string as its
     /// UTF-8, `bytes` (by schema) decoded from base64, anything else as JSON text; null as none.
-    pub fn to_bytes(&self) -> Option<Vec<u8>> {
-        match &self.value {
+    pub fn into_bytes(self) -> Option<Vec<u8>> {
+        let is_bytes = self.is_bytes();
+        match self.value {
             Value::Null => None,
             Value::String(text) => {
-                if self
-                    .schema
-                    .as_ref()
-                    .is_some_and(|s| s.schema_type == SchemaType::Bytes)
-                {
-                    if let Ok(bytes) = BASE64.decode(text) {
+                if is_bytes {
+                    if let Ok(bytes) = BASE64.decode(&text) {
                         return Some(bytes);
                     }
                 }
-                Some(text.clone().into_bytes())
+                Some(text.into_bytes())
             }
             other => Some(other.to_string().into_bytes()),
         }
@@ -305,11 +309,11 @@ impl Payload {
         )
     }
 
-    /// The bytes a system that takes bytes gets (see [`Structured::to_bytes`]).
+    /// The bytes a system that takes bytes gets (see [`Structured::into_bytes`]).
     pub fn into_bytes(self) -> Option<Vec<u8>> {
         match self {
             Payload::Bytes(bytes) | Payload::JsonText(bytes) => Some(bytes),
-            Payload::Structured(structured) => structured.to_bytes(),
+            Payload::Structured(structured) => structured.into_bytes(),
         }
     }
 }
@@ -360,6 +364,6 @@ mod tests {
         );
         assert_eq!(Payload::schemaless(Value::Null).into_bytes(), None);
         let bytes = Structured::with_schema(Schema::of(SchemaType::Bytes), json!("AAE="));
-        assert_eq!(bytes.to_bytes().unwrap(), vec![0, 1]);
+        assert_eq!(bytes.into_bytes().unwrap(), vec![0, 1]);
     }
 }

@@ -28,6 +28,33 @@ macro_rules! export_sink {
     };
 }
 
+/// Exports a [`Transformation`](crate::transform::Transformation) from a `cdylib`.
+///
+/// ```ignore
+/// ferry_api::export_transformation!(Uppercase, "com.example.Uppercase");
+/// ```
+///
+/// Connector configs name it in `transforms.<alias>.type`, by class name or simple name. One
+/// plugin per library.
+#[macro_export]
+macro_rules! export_transformation {
+    ($transformation:ty, $class_name:expr) => {
+        $crate::__export_plugin!(transformation_descriptor, $transformation, $class_name);
+    };
+}
+
+/// Exports a [`Predicate`](crate::transform::Predicate) from a `cdylib`.
+///
+/// ```ignore
+/// ferry_api::export_predicate!(IsUrgent, "com.example.IsUrgent");
+/// ```
+#[macro_export]
+macro_rules! export_predicate {
+    ($predicate:ty, $class_name:expr) => {
+        $crate::__export_plugin!(predicate_descriptor, $predicate, $class_name);
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_plugin {
@@ -46,7 +73,7 @@ macro_rules! __export_plugin {
         #[allow(unsafe_code)]
         #[deny(improper_ctypes_definitions)]
         #[no_mangle]
-        pub extern "C" fn ferry_plugin_descriptor_v2() -> *const $crate::abi::PluginDescriptor {
+        pub extern "C" fn ferry_plugin_descriptor_v3() -> *const $crate::abi::PluginDescriptor {
             static DESCRIPTOR: ::std::sync::OnceLock<$crate::abi::DescriptorPtr> =
                 ::std::sync::OnceLock::new();
             ::std::panic::catch_unwind(|| {

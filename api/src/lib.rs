@@ -177,12 +177,8 @@ pub struct ErrantRecords {
 impl ErrantRecords {
     /// Reports `record` as impossible to write, with the reason.
     pub fn report(&mut self, record: &SinkRecord, error: impl std::fmt::Display) {
-        let position = TopicPartitionOffset {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-        };
-        self.reports.push((position, error.to_string()));
+        self.reports
+            .push((record.kafka_position(), error.to_string()));
     }
 
     /// The reports so far: record position and reason.

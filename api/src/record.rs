@@ -44,6 +44,11 @@ pub struct SourceRecord {
     pub headers: Vec<Header>,
     /// Timestamp in milliseconds since the epoch; `None` lets Kafka stamp it.
     pub timestamp_ms: Option<i64>,
+    /// How the key is to be read: opaque bytes (the default) or JSON text, which transformations
+    /// see as a structured value.
+    pub key_format: crate::data::PayloadFormat,
+    /// How the value is to be read, as `key_format`.
+    pub value_format: crate::data::PayloadFormat,
     /// Opaque to the worker and never written to Kafka: handed back in
     /// [`crate::SourceTask::commit_record`] so the task can acknowledge its upstream (for example
     /// an MQTT packet id).
@@ -67,6 +72,25 @@ pub struct SinkRecord {
     pub headers: Vec<Header>,
     /// Timestamp in milliseconds since the epoch, when Kafka has one.
     pub timestamp_ms: Option<i64>,
+    /// Where the record was read from, when a transformation changed its topic or partition
+    /// (Kafka Connect's originalTopic/originalKafkaPartition). Offsets refer to this.
+    pub original: Option<TopicPartition>,
+}
+
+impl SinkRecord {
+    /// The topic and partition the record was read from: what its offset, `pre_commit` and
+    /// errant reports refer to, whatever a transformation renamed it to.
+    pub fn kafka_position(&self) -> TopicPartitionOffset {
+        let (topic, partition) = match &self.original {
+            Some(original) => (original.topic.clone(), original.partition),
+            None => (self.topic.clone(), self.partition),
+        };
+        TopicPartitionOffset {
+            topic,
+            partition,
+            offset: self.offset,
+        }
+    }
 }
 
 /// Where Kafka stored a source record.

@@ -39,6 +39,8 @@ pub struct TaskMetrics {
     pub errors: AtomicU64,
     /// Records skipped under `errors.tolerance=all`.
     pub records_skipped: AtomicU64,
+    /// Records a transformation dropped (a `Filter`, say).
+    pub records_filtered: AtomicU64,
     /// Records written to the dead-letter topic (sinks).
     pub dead_letter_records: AtomicU64,
     /// Automatic restarts after a failure.
@@ -65,7 +67,7 @@ fn count(counter: &AtomicU64) -> f64 {
     counter.load(Ordering::Relaxed) as f64
 }
 
-const TASK_COUNTERS: [TaskCounter; 10] = [
+const TASK_COUNTERS: [TaskCounter; 11] = [
     TaskCounter {
         name: "ferry_source_records_polled_total",
         help: "Records returned by source tasks' poll.",
@@ -113,6 +115,12 @@ const TASK_COUNTERS: [TaskCounter; 10] = [
         help: "Records skipped under errors.tolerance=all.",
         only: None,
         value: |m| count(&m.records_skipped),
+    },
+    TaskCounter {
+        name: "ferry_records_filtered_total",
+        help: "Records a transformation dropped.",
+        only: None,
+        value: |m| count(&m.records_filtered),
     },
     // Only sinks have a dead-letter topic (`errors.deadletterqueue.topic.name`).
     TaskCounter {
@@ -505,6 +513,7 @@ mod tests {
             "ferry_offset_commit_seconds_total",
             "ferry_task_errors_total",
             "ferry_records_skipped_total",
+            "ferry_records_filtered_total",
             "ferry_task_restarts_total",
             "ferry_task_state",
         ];

@@ -144,14 +144,14 @@ impl BuiltIn {
 }
 
 fn build_transformation<T: Transformation>(config: &ConfigMap) -> Result<Built, Vec<ConfigIssue>> {
-    let parsed = config::parse::<T::Config>(config)?;
+    let parsed = config::parse_own::<T::Config>(config)?;
     T::new(parsed)
         .map(|t| Built::Transformation(Box::new(t)))
         .map_err(issues_of)
 }
 
 fn build_predicate<P: Predicate>(config: &ConfigMap) -> Result<Built, Vec<ConfigIssue>> {
-    let parsed = config::parse::<P::Config>(config)?;
+    let parsed = config::parse_own::<P::Config>(config)?;
     P::new(parsed)
         .map(|p| Built::Predicate(Box::new(p)))
         .map_err(issues_of)

@@ -296,6 +296,7 @@ mod tests {
             value: value.map(|v| v.as_bytes().to_vec()),
             headers: headers.iter().map(|(n, v)| Header::new(*n, *v)).collect(),
             timestamp_ms: None,
+            original: None,
         }
     }
 

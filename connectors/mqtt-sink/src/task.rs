@@ -215,10 +215,12 @@ impl SinkTask for MqttSinkTask {
                     }
                 )));
             }
+            // Offsets refer to where the record was read, whatever a transformation renamed.
+            let read_from = record.kafka_position();
             state.outbox.push(
                 TopicPartition {
-                    topic: record.topic.clone(),
-                    partition: record.partition,
+                    topic: read_from.topic,
+                    partition: read_from.partition,
                 },
                 record.offset,
                 message,
@@ -289,7 +291,8 @@ impl Drop for MqttSinkTask {
 }
 
 fn position(record: &SinkRecord) -> (String, i32, i64) {
-    (record.topic.clone(), record.partition, record.offset)
+    let read_from = record.kafka_position();
+    (read_from.topic, read_from.partition, read_from.offset)
 }
 
 impl MqttSinkTask {

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use ferry_api::config::ConfigIssue;
 use ferry_api::ConfigMap;
 
+use super::chain::ChainKeys;
+
 /// Whether a connector is a source or a sink (Kafka Connect's ConnectorType).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +34,8 @@ pub const TASKS_MAX: &str = "tasks.max";
 pub const KEY_CONVERTER: &str = "key.converter";
 /// `value.converter`: how record values are shaped (sub-keys under `value.converter.`).
 pub const VALUE_CONVERTER: &str = "value.converter";
+/// `header.converter`: how header values written by transformations become bytes.
+pub const HEADER_CONVERTER: &str = "header.converter";
 /// `errors.tolerance`: `none` fails the task on a bad record, `all` skips it.
 pub const ERRORS_TOLERANCE: &str = "errors.tolerance";
 /// `errors.deadletterqueue.topic.name` (sinks): where skipped records go.
@@ -50,9 +54,6 @@ pub const CONSUMER_OVERRIDE_PREFIX: &str = "consumer.override.";
 /// send data somewhere else without a word. `Some(value)` is the one value that asks for nothing
 /// more than Ferry does, and is accepted.
 const NOT_IMPLEMENTED: &[(&str, Option<&str>, &str)] = &[
-    ("transforms", None, "transformations (SMTs) are not implemented yet; remove the `transforms*` keys and transform downstream"),
-    ("predicates", None, "predicates are not implemented yet (nor the transformations they guard); remove the `predicates*` keys"),
-    ("header.converter", None, "header converters are not implemented: headers pass through as bytes; remove it"),
     ("exactly.once.", None, "exactly-once source delivery is not implemented (delivery is at least once); remove it"),
     ("transaction.boundary", None, "transaction boundaries come with exactly-once delivery, which is not implemented; remove it"),
     ("offsets.storage.", None, "a connector's own offsets topic is not implemented: offsets go to the worker's offset.storage.topic; remove it"),
@@ -125,6 +126,44 @@ impl Converter {
             }
             _ => Err(format!(
                 "`{prefix}` = `{class}` is not a known converter; use org.apache.kafka.connect.converters.ByteArrayConverter, org.apache.kafka.connect.storage.StringConverter or org.apache.kafka.connect.json.JsonConverter"
+            )),
+        }
+    }
+}
+
+/// `header.converter`: how header values that transformations write become bytes. Headers that
+/// no transformation writes pass through as the bytes they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeaderConverter {
+    /// Kafka Connect's default `SimpleHeaderConverter`: strings as their UTF-8, other values as
+    /// their text (numbers, booleans; arrays and objects as JSON).
+    #[default]
+    Simple,
+    /// `StringConverter`: every value as its text.
+    String,
+    /// `ByteArrayConverter`: only bytes may be written.
+    ByteArray,
+}
+
+impl HeaderConverter {
+    /// The converter `header.converter` names; its sub-keys are refused (none is implemented).
+    pub fn from_config(config: &ConfigMap) -> Result<HeaderConverter, ConfigIssue> {
+        if let Some(key) = config.keys().find(|k| k.starts_with("header.converter.")) {
+            return Err(ConfigIssue::new(
+                key,
+                "header converter settings are not implemented (headers are UTF-8); remove it",
+            ));
+        }
+        let Some(class) = config.get(HEADER_CONVERTER).map(|c| c.trim()) else {
+            return Ok(HeaderConverter::Simple);
+        };
+        match class.rsplit('.').next().unwrap_or(class) {
+            "SimpleHeaderConverter" => Ok(HeaderConverter::Simple),
+            "StringConverter" => Ok(HeaderConverter::String),
+            "ByteArrayConverter" => Ok(HeaderConverter::ByteArray),
+            _ => Err(ConfigIssue::new(
+                HEADER_CONVERTER,
+                format!("`{class}` is not a known header converter; use org.apache.kafka.connect.storage.SimpleHeaderConverter, org.apache.kafka.connect.storage.StringConverter or org.apache.kafka.connect.converters.ByteArrayConverter"),
             )),
         }
     }
@@ -220,6 +259,10 @@ pub struct ConnectorKeys {
     pub key_converter: Converter,
     /// `value.converter`.
     pub value_converter: Converter,
+    /// `header.converter`.
+    pub header_converter: HeaderConverter,
+    /// `transforms*` and `predicates*`.
+    pub chain: ChainKeys,
     /// `errors.tolerance`.
     pub errors_tolerance: ErrorTolerance,
     /// `errors.deadletterqueue.topic.name` (sinks).
@@ -274,6 +317,11 @@ impl ConnectorKeys {
         };
         let key_converter = converter(KEY_CONVERTER);
         let value_converter = converter(VALUE_CONVERTER);
+        let header_converter = HeaderConverter::from_config(config).unwrap_or_else(|issue| {
+            issues.push(issue);
+            HeaderConverter::Simple
+        });
+        let chain = ChainKeys::parse(config, &mut issues);
         let errors_tolerance = match config.get(ERRORS_TOLERANCE).map(|t| t.trim()) {
             None | Some("none") => ErrorTolerance::None,
             Some("all") => ErrorTolerance::All,
@@ -318,6 +366,8 @@ impl ConnectorKeys {
             tasks_max,
             key_converter,
             value_converter,
+            header_converter,
+            chain,
             errors_tolerance,
             dead_letter_topic,
             subscription,
@@ -397,7 +447,6 @@ mod tests {
                 "org.apache.kafka.connect.transforms.RegexRouter",
             ),
             ("transforms.route.regex", "(.*)"),
-            ("predicates", "p"),
             ("header.converter", "SimpleHeaderConverter"),
             ("exactly.once.support", "required"),
             ("errors.retry.timeout", "60000"),
@@ -405,18 +454,14 @@ mod tests {
         ]);
         let issues = ConnectorKeys::parse(&copied, ConnectorType::Source).unwrap_err();
         let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
-        for key in [
-            "transforms",
-            "transforms.route.type",
-            "transforms.route.regex",
-            "predicates",
-            "header.converter",
-            "exactly.once.support",
-            "errors.retry.timeout",
-            "errors.log.include.messages",
-        ] {
-            assert!(fields.contains(&key), "{key} not refused: {fields:?}");
-        }
+        assert_eq!(
+            fields,
+            [
+                "errors.log.include.messages",
+                "errors.retry.timeout",
+                "exactly.once.support",
+            ]
+        );
         assert!(
             issues[0].message.contains("not supported by Ferry"),
             "{}",
@@ -430,6 +475,26 @@ mod tests {
             ("config.action.reload", "NONE"),
         ]);
         assert!(ConnectorKeys::parse(&harmless, ConnectorType::Source).is_ok());
+    }
+
+    #[test]
+    fn header_converters_by_name_and_their_settings_refused() {
+        let parse = |pairs: &[(&str, &str)]| HeaderConverter::from_config(&config(pairs));
+        assert_eq!(parse(&[]).unwrap(), HeaderConverter::Simple);
+        assert_eq!(
+            parse(&[(
+                "header.converter",
+                "org.apache.kafka.connect.storage.StringConverter"
+            )])
+            .unwrap(),
+            HeaderConverter::String
+        );
+        assert_eq!(
+            parse(&[("header.converter", "Avro")]).unwrap_err().field,
+            "header.converter"
+        );
+        let setting = parse(&[("header.converter.encoding", "UTF-16")]).unwrap_err();
+        assert_eq!(setting.field, "header.converter.encoding");
     }
 
     #[test]

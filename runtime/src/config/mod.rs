@@ -1,5 +1,6 @@
 //! Configuration: the worker's YAML file and the config providers shared with connector configs.
 
+pub mod chain;
 pub mod connector;
 mod providers;
 mod worker;

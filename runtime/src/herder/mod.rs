@@ -148,7 +148,7 @@ pub trait Herder: Send + Sync {
 
     /// Validates a config for `plugin`.
     fn validate(&self, plugin: &Plugin, config: &ConfigMap) -> ConfigInfos {
-        validation::validate(plugin, config)
+        validation::validate(plugin, &self.worker().plugins, config)
     }
 
     /// Creates a connector (409 if it exists, 400 naming every bad key).

@@ -8,10 +8,12 @@ use ferry_api::ConfigMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::chain::{self, ChainKeys};
 use crate::config::connector::{self as keys, ConnectorKeys};
 use crate::config::resolve_providers;
 use crate::herder::secrets;
-use crate::plugins::{ConnectorType, Plugin};
+use crate::plugins::{ConnectorType, Plugin, PluginRegistry};
+use crate::worker::chain::TransformChain;
 
 /// One config key's definition, as `GET /connector-plugins/{class}/config` lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -97,6 +99,9 @@ fn runtime_definitions(kind: ConnectorType) -> Vec<ConfigKeyInfo> {
         key(keys::KEY_CONVERTER, "CLASS", false, Some("org.apache.kafka.connect.converters.ByteArrayConverter"), "Converter for record keys: ByteArray, String or Json."),
         key(keys::VALUE_CONVERTER, "CLASS", false, Some("org.apache.kafka.connect.converters.ByteArrayConverter"), "Converter for record values: ByteArray, String or Json."),
         key(keys::ERRORS_TOLERANCE, "STRING", false, Some("none"), "none: a record that cannot be handled fails the task; all: it is skipped (and dead-lettered for sinks)."),
+        key(keys::HEADER_CONVERTER, "CLASS", false, Some("org.apache.kafka.connect.storage.SimpleHeaderConverter"), "How header values written by transformations become bytes: SimpleHeaderConverter, StringConverter or ByteArrayConverter."),
+        key(chain::TRANSFORMS, "LIST", false, Some(""), "Aliases of the transformations to apply to records, in order."),
+        key(chain::PREDICATES, "LIST", false, Some(""), "Aliases of the predicates transformations may use."),
     ];
     if kind == ConnectorType::Sink {
         definitions.push(key(
@@ -129,7 +134,11 @@ fn runtime_definitions(kind: ConnectorType) -> Vec<ConfigKeyInfo> {
 
 /// The plugin's keys from its JSON Schema.
 fn plugin_definitions(plugin: &Plugin) -> Vec<ConfigKeyInfo> {
-    let schema = &plugin.config_schema;
+    schema_definitions(&plugin.config_schema, CONNECTOR, "")
+}
+
+/// The keys a JSON Schema describes, in `group`, each name prefixed with `prefix`.
+pub fn schema_definitions(schema: &Value, group: &str, prefix: &str) -> Vec<ConfigKeyInfo> {
     let required: Vec<&str> = schema["required"]
         .as_array()
         .map(|r| r.iter().filter_map(Value::as_str).collect())
@@ -143,7 +152,7 @@ fn plugin_definitions(plugin: &Plugin) -> Vec<ConfigKeyInfo> {
         .map(|(order, (name, property))| {
             let required = required.contains(&name.as_str());
             ConfigKeyInfo {
-                name: name.clone(),
+                name: format!("{prefix}{name}"),
                 kind: type_name(schema, property),
                 required,
                 default_value: property.get("default").map(|d| match d {
@@ -157,7 +166,7 @@ fn plugin_definitions(plugin: &Plugin) -> Vec<ConfigKeyInfo> {
                 }),
                 importance: if required { "HIGH" } else { "MEDIUM" }.to_string(),
                 documentation: property["description"].as_str().unwrap_or("").to_string(),
-                group: CONNECTOR.to_string(),
+                group: group.to_string(),
                 order: order as i32 + 1,
                 width: "NONE".to_string(),
                 display_name: property["title"].as_str().unwrap_or(name).to_string(),
@@ -218,9 +227,96 @@ fn runtime_issues(kind: ConnectorType, config: &ConfigMap) -> Vec<ConfigIssue> {
     issues
 }
 
-/// Validates a configuration against the runtime's keys and the plugin's own checks.
-pub fn validate(plugin: &Plugin, config: &ConfigMap) -> ConfigInfos {
+/// The definitions and groups of a config's transformations and predicates, each in its own
+/// group as Kafka Connect shows them (`Transforms: <alias>`, `Predicates: <alias>`).
+fn chain_definitions(
+    chain: &ChainKeys,
+    registry: &PluginRegistry,
+) -> (Vec<String>, Vec<ConfigKeyInfo>) {
+    let mut groups = Vec::new();
+    let mut definitions = Vec::new();
+    let mut section = |list: &str, title: &str, alias: &str, type_name: &str, guarded: bool| {
+        let group = format!("{title}: {alias}");
+        let prefix = format!("{list}.{alias}.");
+        let mut own = vec![chain_key(
+            &group,
+            &format!("{prefix}type"),
+            "CLASS",
+            true,
+            "Class name or alias of the transformation or predicate.",
+        )];
+        if guarded {
+            own.push(chain_key(
+                &group,
+                &format!("{prefix}predicate"),
+                "STRING",
+                false,
+                "Alias of a predicate: the transformation applies only to records it matches.",
+            ));
+            own.push(chain_key(
+                &group,
+                &format!("{prefix}negate"),
+                "BOOLEAN",
+                false,
+                "Apply the transformation to records the predicate does not match instead.",
+            ));
+        }
+        if let Some(plugin) = registry.transform(type_name) {
+            own.extend(schema_definitions(&plugin.config_schema, &group, &prefix));
+        }
+        for (order, key) in own.iter_mut().enumerate() {
+            key.order = order as i32 + 1;
+        }
+        groups.push(group);
+        definitions.extend(own);
+    };
+    for step in &chain.steps {
+        section(
+            chain::TRANSFORMS,
+            "Transforms",
+            &step.alias,
+            &step.type_name,
+            true,
+        );
+    }
+    for predicate in &chain.predicates {
+        section(
+            chain::PREDICATES,
+            "Predicates",
+            &predicate.alias,
+            &predicate.type_name,
+            false,
+        );
+    }
+    (groups, definitions)
+}
+
+fn chain_key(group: &str, name: &str, kind: &str, required: bool, doc: &str) -> ConfigKeyInfo {
+    ConfigKeyInfo {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        required,
+        default_value: None,
+        importance: if required { "HIGH" } else { "MEDIUM" }.to_string(),
+        documentation: doc.to_string(),
+        group: group.to_string(),
+        order: 0,
+        width: "NONE".to_string(),
+        display_name: name.to_string(),
+        dependents: Vec::new(),
+    }
+}
+
+/// Validates a configuration against the runtime's keys, its transformation chain and the
+/// plugin's own checks.
+pub fn validate(plugin: &Plugin, registry: &PluginRegistry, config: &ConfigMap) -> ConfigInfos {
     let mut issues = runtime_issues(plugin.kind, config);
+    let mut structure = Vec::new();
+    let chain = ChainKeys::parse(config, &mut structure);
+    if let Err(chain_issues) = TransformChain::build(&chain, registry) {
+        issues.extend(chain_issues);
+    }
+    let (chain_groups, chain_definitions) = chain_definitions(&chain, registry);
     let resolved: ConfigMap = config
         .iter()
         .map(|(k, v)| {
@@ -241,7 +337,8 @@ pub fn validate(plugin: &Plugin, config: &ConfigMap) -> ConfigInfos {
     for issue in issues {
         errors.entry(issue.field).or_default().push(issue.message);
     }
-    let definitions = definitions(plugin);
+    let mut definitions = definitions(plugin);
+    definitions.extend(chain_definitions);
     let mut configs: Vec<ConfigInfo> = definitions
         .iter()
         .map(|definition| {
@@ -295,7 +392,10 @@ pub fn validate(plugin: &Plugin, config: &ConfigMap) -> ConfigInfos {
     ConfigInfos {
         name: plugin.class_name.clone(),
         error_count: configs.iter().map(|c| c.value.errors.len()).sum(),
-        groups: vec![COMMON.to_string(), CONNECTOR.to_string()],
+        groups: [COMMON.to_string(), CONNECTOR.to_string()]
+            .into_iter()
+            .chain(chain_groups)
+            .collect(),
         configs,
     }
 }

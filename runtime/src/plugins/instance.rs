@@ -44,7 +44,7 @@ pub struct PolledRecord {
 
 /// Collects what one plugin call hands back.
 #[derive(Default)]
-struct CallOutput {
+pub(super) struct CallOutput {
     error: Option<String>,
     json: Option<Vec<u8>>,
     records: Vec<PolledRecord>,
@@ -53,7 +53,7 @@ struct CallOutput {
 }
 
 impl CallOutput {
-    fn ffi(&mut self) -> FfiOutput {
+    pub(super) fn ffi(&mut self) -> FfiOutput {
         FfiOutput {
             ctx: self as *mut CallOutput as *mut c_void,
             error: on_error,
@@ -65,7 +65,7 @@ impl CallOutput {
     }
 
     /// Turns a status into a result, with the plugin's message.
-    fn result(&mut self, status: i32) -> Result<(), ConnectError> {
+    pub(super) fn result(&mut self, status: i32) -> Result<(), ConnectError> {
         if status == STATUS_OK {
             return Ok(());
         }
@@ -81,7 +81,15 @@ impl CallOutput {
         })
     }
 
-    fn json<T: serde::de::DeserializeOwned>(&mut self, what: &str) -> Result<T, ConnectError> {
+    /// The raw JSON bytes the call wrote, if any.
+    pub(super) fn take_json(&mut self) -> Option<Vec<u8>> {
+        self.json.take()
+    }
+
+    pub(super) fn json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        what: &str,
+    ) -> Result<T, ConnectError> {
         let bytes = self.json.take().unwrap_or_default();
         serde_json::from_slice(&bytes)
             .map_err(|e| ConnectError::fatal(format!("connector returned unreadable {what}: {e}")))
@@ -188,6 +196,8 @@ unsafe fn copy_source_record(record: &FfiSourceRecord) -> PolledRecord {
                 })
                 .collect(),
             timestamp_ms: (record.timestamp_ms >= 0).then_some(record.timestamp_ms),
+            key_format: ferry_api::abi::format_of(record.key_format),
+            value_format: ferry_api::abi::format_of(record.value_format),
             commit_token: 0,
         },
     }
@@ -204,7 +214,7 @@ unsafe fn borrowed<'a, T>(items: *const T, len: usize) -> &'a [T] {
     }
 }
 
-fn config_json(config: &ConfigMap) -> Vec<u8> {
+pub(super) fn config_json(config: &ConfigMap) -> Vec<u8> {
     serde_json::to_vec(config).expect("a string map serializes")
 }
 
@@ -215,7 +225,7 @@ impl Plugin {
         let mut out = CallOutput::default();
         let ffi = out.ffi();
         // SAFETY: the config bytes and `ffi` live for the whole call.
-        let status = unsafe { (self.descriptor.connector.validate)(FfiSlice::new(&json), &ffi) };
+        let status = unsafe { (self.connector.validate)(FfiSlice::new(&json), &ffi) };
         out.result(status)?;
         let issues: Vec<serde_json::Value> = out.json("validation result")?;
         Ok(issues
@@ -251,10 +261,7 @@ impl ConnectorInstance {
         // SAFETY: the name is valid for the call; the context holds no pointer, so it may outlive
         // anything.
         let instance = unsafe {
-            (plugin.descriptor.connector.new)(
-                FfiSlice::new(name.as_bytes()),
-                context.host_context(),
-            )
+            (plugin.connector.new)(FfiSlice::new(name.as_bytes()), context.host_context())
         };
         if instance.is_null() {
             return Err(ConnectError::fatal(format!(
@@ -281,9 +288,8 @@ impl ConnectorInstance {
         let mut out = CallOutput::default();
         let ffi = out.ffi();
         // SAFETY: live instance, bytes and output valid for the call.
-        let status = unsafe {
-            (self.plugin.descriptor.connector.start)(self.instance, FfiSlice::new(&json), &ffi)
-        };
+        let status =
+            unsafe { (self.plugin.connector.start)(self.instance, FfiSlice::new(&json), &ffi) };
         out.result(status)
     }
 
@@ -292,9 +298,8 @@ impl ConnectorInstance {
         let mut out = CallOutput::default();
         let ffi = out.ffi();
         // SAFETY: live instance and output valid for the call.
-        let status = unsafe {
-            (self.plugin.descriptor.connector.task_configs)(self.instance, max_tasks, &ffi)
-        };
+        let status =
+            unsafe { (self.plugin.connector.task_configs)(self.instance, max_tasks, &ffi) };
         out.result(status)?;
         out.json("task configs")
     }
@@ -306,7 +311,7 @@ impl ConnectorInstance {
         let mut out = CallOutput::default();
         let ffi = out.ffi();
         // SAFETY: live instance and output valid for the call.
-        let status = unsafe { (self.plugin.descriptor.connector.stop)(self.instance, &ffi) };
+        let status = unsafe { (self.plugin.connector.stop)(self.instance, &ffi) };
         out.result(status)
     }
 }
@@ -315,7 +320,7 @@ impl Drop for ConnectorInstance {
     fn drop(&mut self) {
         self.context.revoke();
         // SAFETY: the instance came from `new` and is freed once.
-        unsafe { (self.plugin.descriptor.connector.free)(self.instance) };
+        unsafe { (self.plugin.connector.free)(self.instance) };
     }
 }
 
@@ -567,6 +572,8 @@ impl SinkTaskInstance {
                 headers: h.as_ptr(),
                 headers_len: h.len(),
                 timestamp_ms: r.timestamp_ms.unwrap_or(-1),
+                original_topic: FfiSlice::optional(r.original.as_ref().map(|o| o.topic.as_bytes())),
+                original_partition: r.original.as_ref().map_or(-1, |o| o.partition),
             })
             .collect();
         let mut out = CallOutput::default();

@@ -5,16 +5,24 @@ use std::path::Path;
 
 use ferry_api::abi::{
     FfiHost, FfiSlice, PluginDescriptor, ABI_VERSION, ABI_VERSION_SYMBOL, DESCRIPTOR_SYMBOL,
-    PLUGIN_KIND_SINK, PLUGIN_KIND_SOURCE,
+    PLUGIN_KIND_PREDICATE, PLUGIN_KIND_SINK, PLUGIN_KIND_SOURCE, PLUGIN_KIND_TRANSFORMATION,
 };
+use ferry_transforms::PluginType;
 use libloading::Library;
 
+use super::library_transform::LibraryTransform;
 use super::{ConnectorType, LoadError, Plugin, TaskEntryPoints};
+
+/// What a library provides.
+pub(super) enum Loaded {
+    Connector(Plugin),
+    Transform(LibraryTransform),
+}
 
 const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Loads the plugin in `path`, or says why not.
-pub(super) fn load(path: &Path) -> Result<Plugin, LoadError> {
+pub(super) fn load(path: &Path) -> Result<Loaded, LoadError> {
     // SAFETY: loading runs the library's initialisers; plugins on plugin.path are trusted code,
     // as documented for operators.
     let library = unsafe { Library::new(path) }.map_err(|e| LoadError::NotLoadable {
@@ -77,19 +85,25 @@ pub(super) fn load(path: &Path) -> Result<Plugin, LoadError> {
         kind,
         api_version: API_VERSION,
     };
-    let (kind, tasks) = match descriptor.kind {
+    let transform_type = match descriptor.kind {
+        PLUGIN_KIND_TRANSFORMATION => Some(PluginType::Transformation),
+        PLUGIN_KIND_PREDICATE => Some(PluginType::Predicate),
+        _ => None,
+    };
+    let connector = match descriptor.kind {
         PLUGIN_KIND_SOURCE => {
             // SAFETY: a non-null table pointer points to a table the plugin leaked, alive as long
             // as the library, which is never unloaded.
             let tasks =
                 unsafe { descriptor.source_task.as_ref() }.ok_or_else(|| missing("source"))?;
-            (ConnectorType::Source, TaskEntryPoints::Source(tasks))
+            Some((ConnectorType::Source, TaskEntryPoints::Source(tasks)))
         }
         PLUGIN_KIND_SINK => {
             // SAFETY: as for the source table.
             let tasks = unsafe { descriptor.sink_task.as_ref() }.ok_or_else(|| missing("sink"))?;
-            (ConnectorType::Sink, TaskEntryPoints::Sink(tasks))
+            Some((ConnectorType::Sink, TaskEntryPoints::Sink(tasks)))
         }
+        _ if transform_type.is_some() => None,
         kind => {
             return Err(LoadError::UnknownKind {
                 path: path.to_path_buf(),
@@ -100,26 +114,55 @@ pub(super) fn load(path: &Path) -> Result<Plugin, LoadError> {
     };
     let config_schema = serde_json::from_str(&text(descriptor.config_schema))
         .map_err(|e| bad(format!("its config schema is not JSON ({e})")))?;
+    let loaded = match (connector, transform_type) {
+        (Some((kind, tasks)), _) => {
+            // SAFETY: as for the task tables.
+            let table = unsafe { descriptor.connector.as_ref() }
+                .ok_or_else(|| bad("it has no connector entry points".to_string()))?;
+            Loaded::Connector(Plugin {
+                path: path.to_path_buf(),
+                class_name: text(descriptor.class_name),
+                aliases: aliases(text(descriptor.aliases)),
+                version: text(descriptor.version),
+                kind,
+                config_schema,
+                connector: table,
+                tasks,
+            })
+        }
+        (None, Some(plugin_type)) => {
+            // SAFETY: as for the task tables.
+            let table = unsafe { descriptor.transform.as_ref() }.ok_or_else(|| {
+                bad(format!(
+                    "it declares a {} but has no entry points for one",
+                    plugin_type.rest_name()
+                ))
+            })?;
+            Loaded::Transform(LibraryTransform {
+                path: path.to_path_buf(),
+                class_name: text(descriptor.class_name),
+                aliases: aliases(text(descriptor.aliases)),
+                plugin_type,
+                version: text(descriptor.version),
+                config_schema,
+                table,
+            })
+        }
+        (None, None) => unreachable!("unknown kinds were refused above"),
+    };
 
     // SAFETY: `init` is called once, before any other entry point, with a host that lives forever.
     unsafe { (descriptor.init)(&HOST) };
     // Never unload: the plugin's threads may outlive any handle we hold.
     std::mem::forget(library);
+    Ok(loaded)
+}
 
-    Ok(Plugin {
-        path: path.to_path_buf(),
-        class_name: text(descriptor.class_name),
-        aliases: text(descriptor.aliases)
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(str::to_string)
-            .collect(),
-        version: text(descriptor.version),
-        kind,
-        config_schema,
-        descriptor,
-        tasks,
-    })
+fn aliases(list: String) -> Vec<String> {
+    list.split(',')
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 static HOST: FfiHost = FfiHost {

@@ -12,16 +12,20 @@
 
 mod context;
 mod instance;
+mod library_transform;
 mod loader;
+mod transforms;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ferry_api::abi::{SinkTaskVTable, SourceTaskVTable};
+use ferry_api::abi::{ConnectorVTable, SinkTaskVTable, SourceTaskVTable};
 
 pub use instance::{
     ConnectorEvents, ConnectorInstance, PolledRecord, SinkTaskInstance, SourceTaskInstance,
 };
+
+pub use transforms::TransformPlugin;
 
 pub use crate::config::connector::ConnectorType;
 
@@ -39,7 +43,8 @@ pub struct Plugin {
     pub kind: ConnectorType,
     /// JSON Schema of its configuration.
     pub config_schema: serde_json::Value,
-    pub(crate) descriptor: &'static ferry_api::abi::PluginDescriptor,
+    /// The connector entry points, checked at load.
+    pub(crate) connector: &'static ConnectorVTable,
     /// The task entry points of its kind, checked at load.
     pub(crate) tasks: TaskEntryPoints,
 }
@@ -138,7 +143,7 @@ pub enum LoadError {
         api_version: &'static str,
     },
     /// Another library already provides this class.
-    #[error("skipping {path}: connector class {class_name} is already provided by {first}; keep one of them on plugin.path")]
+    #[error("skipping {path}: class {class_name} is already provided by {first}; keep one of them on plugin.path")]
     Duplicate {
         /// The file.
         path: PathBuf,
@@ -149,10 +154,24 @@ pub enum LoadError {
     },
 }
 
-/// The connector plugins this worker can run.
-#[derive(Debug, Default, Clone)]
+/// The connector plugins this worker can run, and the transformations and predicates their
+/// chains may name (the built-ins first, then those on `plugin.path`).
+#[derive(Debug, Clone)]
 pub struct PluginRegistry {
     plugins: Vec<Arc<Plugin>>,
+    transforms: Vec<Arc<TransformPlugin>>,
+}
+
+impl Default for PluginRegistry {
+    fn default() -> Self {
+        PluginRegistry {
+            plugins: Vec::new(),
+            transforms: ferry_transforms::built_ins()
+                .into_iter()
+                .map(|b| Arc::new(TransformPlugin::built_in(b)))
+                .collect(),
+        }
+    }
 }
 
 impl PluginRegistry {
@@ -163,7 +182,19 @@ impl PluginRegistry {
         let mut failures = Vec::new();
         for file in plugin_path.iter().flat_map(|dir| library_files(dir)) {
             match loader::load(&file) {
-                Ok(plugin) => {
+                Ok(loader::Loaded::Transform(library)) => {
+                    let library = TransformPlugin::library(library);
+                    if let Some(first) = registry.transform(&library.class_name) {
+                        failures.push(LoadError::Duplicate {
+                            path: file,
+                            class_name: library.class_name.clone(),
+                            first: first.path().unwrap_or_else(|| "Ferry's built-ins".into()),
+                        });
+                    } else {
+                        registry.transforms.push(Arc::new(library));
+                    }
+                }
+                Ok(loader::Loaded::Connector(plugin)) => {
                     if let Some(first) = registry.find(&plugin.class_name) {
                         failures.push(LoadError::Duplicate {
                             path: file,
@@ -192,6 +223,24 @@ impl PluginRegistry {
     /// All loaded plugins, in load order.
     pub fn plugins(&self) -> &[Arc<Plugin>] {
         &self.plugins
+    }
+
+    /// The transformation or predicate for a class name or alias.
+    pub fn transform(&self, class_or_alias: &str) -> Option<Arc<TransformPlugin>> {
+        self.transforms
+            .iter()
+            .find(|t| t.class_name == class_or_alias)
+            .or_else(|| {
+                self.transforms
+                    .iter()
+                    .find(|t| t.answers_to(class_or_alias))
+            })
+            .cloned()
+    }
+
+    /// Every transformation and predicate, built-ins first.
+    pub fn transforms(&self) -> &[Arc<TransformPlugin>] {
+        &self.transforms
     }
 }
 

@@ -465,6 +465,18 @@ async fn list_plugins(State(state): Shared, RawQuery(query): RawQuery) -> ApiRes
                 json!({"class": class, "type": "converter", "version": env!("CARGO_PKG_VERSION")}),
             );
         }
+        plugins.push(json!({
+            "class": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
+            "type": "header_converter",
+            "version": env!("CARGO_PKG_VERSION"),
+        }));
+        for transform in state.herder.worker().plugins.transforms() {
+            plugins.push(json!({
+                "class": transform.class_name,
+                "type": transform.plugin_type.rest_name(),
+                "version": transform.version,
+            }));
+        }
     }
     Ok(json_response(StatusCode::OK, plugins))
 }
@@ -479,6 +491,13 @@ fn plugin(state: &RestState, class: &str) -> Result<Arc<crate::plugins::Plugin>,
 }
 
 async fn plugin_config(State(state): Shared, Path(class): Path<String>) -> ApiResult {
+    // Transformations and predicates document their own keys, unprefixed, as Kafka Connect's do.
+    if let Some(transform) = state.herder.worker().plugins.transform(&class) {
+        return Ok(json_response(
+            StatusCode::OK,
+            validation::schema_definitions(&transform.config_schema, "", ""),
+        ));
+    }
     let plugin = plugin(&state, &class)?;
     Ok(json_response(
         StatusCode::OK,

@@ -5,6 +5,7 @@
 //! thread of its own with its own Kafka producer or consumer (`task`). Nothing here runs on the
 //! REST server's runtime, so a stuck connector cannot freeze the API.
 
+pub mod chain;
 pub mod connector;
 pub mod control;
 pub mod converter;

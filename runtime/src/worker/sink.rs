@@ -1,4 +1,4 @@
-//! The sink task loop: consumer group `connect-<name>` → converters → `put` → `pre_commit` →
+//! The sink task loop: consumer group `connect-<name>` → converters → transformations → `put` → `pre_commit` →
 //! commit exactly the offsets the task returned.
 //!
 //! Delivery guarantee: auto-commit is off; an offset is committed only when the task's
@@ -11,13 +11,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferry_api::data::Payload;
+use ferry_api::transform::{ConnectHeader, ConnectRecord};
 use ferry_api::{ConnectError, Header, SinkRecord, TopicPartition, TopicPartitionOffset};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Headers;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
+use super::chain::TransformChain;
 use super::control::{TaskControl, TaskTarget};
-use super::converter::Converter;
+use super::converter::{Converter, HeaderConverter};
 use super::dead_letter::{DeadLetterQueue, Errant};
 use super::task::{TaskReporter, TaskSpec};
 use super::Worker;
@@ -327,6 +330,11 @@ fn run_loop<S: RecordSource, T: SinkTaskCalls>(
         session,
         key_converter: keys.key_converter,
         value_converter: keys.value_converter,
+        header_converter: keys.header_converter,
+        chain: TransformChain::build(&keys.chain, &context.plugins).map_err(|issues| {
+            let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            format!("the transformation chain is invalid: {}", lines.join("; "))
+        })?,
         skip_errors: keys.errors_tolerance == ErrorTolerance::All,
         dead_letters,
         topics_seen: Default::default(),
@@ -343,6 +351,8 @@ struct SinkRun<'a, S, T> {
     session: &'a SharedSession<T>,
     key_converter: Converter,
     value_converter: Converter,
+    header_converter: HeaderConverter,
+    chain: TransformChain,
     skip_errors: bool,
     dead_letters: Option<DeadLetterQueue>,
     topics_seen: std::collections::HashSet<String>,
@@ -446,8 +456,13 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
         }
     }
 
-    /// The record for the task, or its topic when it was skipped (and dead-lettered).
-    fn convert(&mut self, mut consumed: Consumed) -> Result<Result<SinkRecord, String>, String> {
+    /// The record for the task, or its topic when it was dropped by a transformation or
+    /// skipped (and dead-lettered).
+    fn convert(&mut self, consumed: Consumed) -> Result<Result<SinkRecord, String>, String> {
+        if !self.chain.is_empty() {
+            return self.transform(consumed);
+        }
+        let mut consumed = consumed;
         let (mut key, mut value) = (consumed.key.take(), consumed.value.take());
         let converted = self
             .key_converter
@@ -464,12 +479,78 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
                 value: consumed.value,
                 headers: consumed.headers,
                 timestamp_ms: consumed.timestamp_ms,
+                original: None,
             })),
             Err(reason) => {
                 self.errant(&consumed.errant(), &reason)?;
                 Ok(Err(consumed.topic))
             }
         }
+    }
+
+    /// Converts to payloads, runs the chain and turns the result into the task's bytes. The
+    /// consumed bytes are kept for the dead-letter topic.
+    fn transform(&mut self, consumed: Consumed) -> Result<Result<SinkRecord, String>, String> {
+        let outcome = self.transformed(&consumed);
+        match outcome {
+            Ok(Some(record)) => Ok(Ok(record)),
+            Ok(None) => {
+                TaskMetrics::add(&self.reporter.metrics.records_filtered, 1);
+                Ok(Err(consumed.topic))
+            }
+            Err(reason) => {
+                self.errant(&consumed.errant(), &reason)?;
+                Ok(Err(consumed.topic))
+            }
+        }
+    }
+
+    fn transformed(&mut self, consumed: &Consumed) -> Result<Option<SinkRecord>, String> {
+        let record = ConnectRecord {
+            topic: consumed.topic.clone(),
+            partition: Some(consumed.partition),
+            key: self
+                .key_converter
+                .payload_from_kafka(consumed.key.clone())?,
+            value: self
+                .value_converter
+                .payload_from_kafka(consumed.value.clone())?,
+            headers: consumed
+                .headers
+                .iter()
+                .map(|h| ConnectHeader {
+                    name: h.name.clone(),
+                    value: Some(Payload::Bytes(h.value.clone())),
+                })
+                .collect(),
+            timestamp_ms: consumed.timestamp_ms,
+        };
+        let Some(record) = self.chain.apply(record)? else {
+            return Ok(None);
+        };
+        let partition = record.partition.unwrap_or(consumed.partition);
+        let moved = record.topic != consumed.topic || partition != consumed.partition;
+        let headers = record
+            .headers
+            .into_iter()
+            .map(|h| {
+                let value = self.header_converter.to_bytes(&h.name, h.value)?;
+                Ok(Header::new(h.name, value.unwrap_or_default()))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Some(SinkRecord {
+            topic: record.topic,
+            partition,
+            offset: consumed.offset,
+            key: record.key.and_then(Payload::into_bytes),
+            value: record.value.and_then(Payload::into_bytes),
+            headers,
+            timestamp_ms: record.timestamp_ms,
+            original: moved.then(|| TopicPartition {
+                topic: consumed.topic.clone(),
+                partition: consumed.partition,
+            }),
+        }))
     }
 
     /// Applies `errors.tolerance` to a record that cannot be written.
@@ -507,11 +588,7 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
         };
         TaskMetrics::add(&self.reporter.metrics.records_put, batch.len() as u64);
         for (position, reason) in &errant {
-            let Some(record) = batch.iter().find(|r| {
-                r.topic == position.topic
-                    && r.partition == position.partition
-                    && r.offset == position.offset
-            }) else {
+            let Some(record) = batch.iter().find(|r| &r.kafka_position() == position) else {
                 continue;
             };
             let record = Errant {
@@ -525,12 +602,15 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
             self.errant(&record, reason)?;
         }
         for record in &batch {
-            self.advance(&record.topic, record.partition, record.offset);
-            if !self.topics_seen.contains(&record.topic) {
-                self.topics_seen.insert(record.topic.clone());
+            let read_from = record.original.as_ref();
+            let topic = read_from.map_or(&record.topic, |o| &o.topic);
+            let partition = read_from.map_or(record.partition, |o| o.partition);
+            self.advance(topic, partition, record.offset);
+            if !self.topics_seen.contains(topic) {
+                self.topics_seen.insert(topic.clone());
                 self.context
                     .status
-                    .record_topic(&self.reporter.connector, &record.topic);
+                    .record_topic(&self.reporter.connector, topic);
             }
         }
         Ok(())

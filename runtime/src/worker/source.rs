@@ -1,4 +1,4 @@
-//! The source task loop: `poll` → converters → idempotent producer (`acks=all`) → delivery
+//! The source task loop: `poll` → transformations → converters → idempotent producer (`acks=all`) → delivery
 //! report → `commit_record` → offsets.
 //!
 //! Delivery guarantee: a record's upstream acknowledgement (`commit_record`) happens only after
@@ -11,14 +11,17 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ferry_api::{ConnectError, RecordMetadata};
+use ferry_api::data::Payload;
+use ferry_api::transform::{ConnectHeader, ConnectRecord};
+use ferry_api::{ConnectError, RecordMetadata, SourceRecord};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
+use super::chain::TransformChain;
 use super::control::{TaskControl, TaskTarget};
-use super::converter::Converter;
+use super::converter::{Converter, HeaderConverter};
 use super::offset_tracker::OffsetTracker;
 use super::task::{TaskReporter, TaskSpec};
 use super::Worker;
@@ -131,6 +134,11 @@ fn run_loop<T: SourceTaskCalls, P: RecordProducer>(
         in_flight: 0,
         key_converter: keys.key_converter,
         value_converter: keys.value_converter,
+        header_converter: keys.header_converter,
+        chain: TransformChain::build(&keys.chain, &context.plugins).map_err(|issues| {
+            let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            format!("the transformation chain is invalid: {}", lines.join("; "))
+        })?,
         tolerance: Tolerance {
             skip_errors: keys.errors_tolerance == ErrorTolerance::All,
         },
@@ -181,6 +189,16 @@ struct Outgoing {
     value: Option<Vec<u8>>,
     headers: Vec<ferry_api::Header>,
     timestamp_ms: Option<i64>,
+}
+
+/// What became of a polled record before the producer.
+enum Prepared {
+    /// Ready for Kafka.
+    Send(Outgoing),
+    /// A transformation dropped it.
+    Dropped { topic: String },
+    /// It cannot be transformed or converted.
+    Failed { topic: String, error: String },
 }
 
 /// Why a send did not happen.
@@ -243,6 +261,8 @@ struct SourceRun<'a, T, P> {
     in_flight: usize,
     key_converter: Converter,
     value_converter: Converter,
+    header_converter: HeaderConverter,
+    chain: TransformChain,
     tolerance: Tolerance,
     topics_seen: std::collections::HashSet<String>,
 }
@@ -320,50 +340,35 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
         Ok(())
     }
 
-    /// Converts and hands one record to the producer, waiting while its queue is full.
+    /// Transforms, converts and hands one record to the producer, waiting while its queue is
+    /// full. A record the chain drops, or one skipped under `errors.tolerance=all`, is
+    /// acknowledged upstream at once: it was handled, and must not come back.
     fn send(&mut self, polled: PolledRecord, control: &TaskControl) -> Result<(), String> {
-        let PolledRecord { sequence, record } = polled;
-        let converted = self
-            .key_converter
-            .to_kafka(record.key.clone())
-            .and_then(|k| Ok((k, self.value_converter.to_kafka(record.value.clone())?)));
-        let (key, value) = match converted {
-            Ok(kv) => kv,
-            Err(error) if self.tolerance.skip_errors => {
-                tracing::warn!(%error, topic = %record.topic, "skipping a record that cannot be converted (errors.tolerance=all)");
+        let PolledRecord {
+            sequence,
+            mut record,
+        } = polled;
+        let source_partition = std::mem::take(&mut record.source_partition);
+        let source_offset = std::mem::take(&mut record.source_offset);
+        self.tracker
+            .submitted(sequence, &source_partition, &source_offset);
+        let mut outgoing = match self.prepare(sequence, record) {
+            Prepared::Send(outgoing) => outgoing,
+            Prepared::Dropped { topic } => {
+                TaskMetrics::add(&self.reporter.metrics.records_filtered, 1);
+                return self.handled_without_kafka(sequence, topic);
+            }
+            Prepared::Failed { topic, error } if self.tolerance.skip_errors => {
+                tracing::warn!(%error, %topic, "skipping a record that cannot be transformed or converted (errors.tolerance=all)");
                 TaskMetrics::add(&self.reporter.metrics.errors, 1);
                 TaskMetrics::add(&self.reporter.metrics.records_skipped, 1);
-                let skipped = RecordMetadata {
-                    topic: record.topic.clone(),
-                    partition: -1,
-                    offset: -1,
-                    timestamp_ms: None,
-                };
-                self.tracker
-                    .submitted(sequence, &record.source_partition, &record.source_offset);
-                self.tracker.acknowledged(sequence);
-                return self
-                    .task
-                    .commit_record(sequence, &skipped)
-                    .map_err(|e| format!("commit_record failed: {e}"));
+                return self.handled_without_kafka(sequence, topic);
             }
-            Err(error) => {
+            Prepared::Failed { topic, error } => {
                 return Err(format!(
-                    "cannot convert a record for topic {}: {error}; fix the data or the converter, or set errors.tolerance=all to skip such records",
-                    record.topic
+                    "cannot send a record for topic {topic}: {error}; fix the data, the converter or the transformation, or set errors.tolerance=all to skip such records"
                 ))
             }
-        };
-        self.tracker
-            .submitted(sequence, &record.source_partition, &record.source_offset);
-        let mut outgoing = Outgoing {
-            sequence,
-            topic: record.topic,
-            partition: record.partition,
-            key,
-            value,
-            headers: record.headers,
-            timestamp_ms: record.timestamp_ms,
         };
         loop {
             match self.producer.send(outgoing) {
@@ -381,6 +386,112 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
                 Err(SendError::Failed(error)) => return Err(error),
             }
         }
+    }
+
+    /// Acknowledges a record that will not be written (dropped or skipped): upstream and in the
+    /// offsets, as Kafka Connect commits a filtered record's offset.
+    fn handled_without_kafka(&mut self, sequence: u64, topic: String) -> Result<(), String> {
+        self.tracker.acknowledged(sequence);
+        let unwritten = RecordMetadata {
+            topic,
+            partition: -1,
+            offset: -1,
+            timestamp_ms: None,
+        };
+        self.task
+            .commit_record(sequence, &unwritten)
+            .map_err(|e| format!("commit_record failed: {e}"))
+    }
+
+    /// The record as Kafka gets it. Without transformations the bytes go straight to the
+    /// converters, unparsed unless a converter must check them.
+    fn prepare(&mut self, sequence: u64, record: SourceRecord) -> Prepared {
+        if self.chain.is_empty() {
+            let converted = self
+                .key_converter
+                .to_kafka(record.key)
+                .and_then(|k| Ok((k, self.value_converter.to_kafka(record.value)?)));
+            return match converted {
+                Ok((key, value)) => Prepared::Send(Outgoing {
+                    sequence,
+                    topic: record.topic,
+                    partition: record.partition,
+                    key,
+                    value,
+                    headers: record.headers,
+                    timestamp_ms: record.timestamp_ms,
+                }),
+                Err(error) => Prepared::Failed {
+                    topic: record.topic,
+                    error,
+                },
+            };
+        }
+        let polled_topic = record.topic.clone();
+        let connect = ConnectRecord {
+            topic: record.topic,
+            partition: record.partition,
+            key: record
+                .key
+                .map(|k| Payload::from_bytes(k, record.key_format)),
+            value: record
+                .value
+                .map(|v| Payload::from_bytes(v, record.value_format)),
+            headers: record
+                .headers
+                .into_iter()
+                .map(|h| ConnectHeader {
+                    name: h.name,
+                    value: Some(Payload::Bytes(h.value)),
+                })
+                .collect(),
+            timestamp_ms: record.timestamp_ms,
+        };
+        let transformed = match self.chain.apply(connect) {
+            Ok(Some(transformed)) => transformed,
+            Ok(None) => {
+                return Prepared::Dropped {
+                    topic: polled_topic,
+                }
+            }
+            Err(error) => {
+                return Prepared::Failed {
+                    topic: polled_topic,
+                    error,
+                }
+            }
+        };
+        match self.convert_transformed(sequence, transformed) {
+            Ok(outgoing) => Prepared::Send(outgoing),
+            Err(error) => Prepared::Failed {
+                topic: polled_topic,
+                error,
+            },
+        }
+    }
+
+    fn convert_transformed(
+        &self,
+        sequence: u64,
+        record: ConnectRecord,
+    ) -> Result<Outgoing, String> {
+        let headers = record
+            .headers
+            .into_iter()
+            .map(|h| {
+                let value = self.header_converter.to_bytes(&h.name, h.value)?;
+                Ok(ferry_api::Header::new(h.name, value.unwrap_or_default()))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Outgoing {
+            sequence,
+            key: self.key_converter.payload_to_kafka(record.key)?,
+            value: self.value_converter.payload_to_kafka(record.value)?,
+            topic: record.topic,
+            partition: record.partition,
+            headers,
+            timestamp_ms: record.timestamp_ms,
+        })
     }
 
     /// Waits up to `timeout` for Kafka to answer every record in flight.

@@ -68,6 +68,7 @@ pub fn record(
         value: Some(value.as_bytes().to_vec()),
         headers: headers.iter().map(|(n, v)| Header::new(*n, *v)).collect(),
         timestamp_ms: None,
+        original: None,
     }
 }
 

@@ -107,7 +107,7 @@ fn record(sequence: u64, partition: &str, position: u64, value: &str) -> PolledR
             value: Some(value.as_bytes().to_vec()),
             headers: Vec::new(),
             timestamp_ms: None,
-            commit_token: 0,
+            ..SourceRecord::default()
         },
     }
 }
@@ -309,6 +309,54 @@ fn a_record_that_cannot_be_converted_fails_the_task_or_is_skipped() {
     assert_eq!(
         metrics
             .records_skipped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn the_chain_routes_records_and_a_dropped_one_is_acknowledged_and_committed() {
+    let harness = Harness::new();
+    let chain = [
+        ("transforms", "route,drop"),
+        ("transforms.route.type", "RegexRouter"),
+        ("transforms.route.regex", "(.*)"),
+        ("transforms.route.replacement", "$1-routed"),
+        ("transforms.drop.type", "Filter"),
+        ("transforms.drop.predicate", "marked"),
+        ("predicates", "marked"),
+        ("predicates.marked.type", "HasHeaderKey"),
+        ("predicates.marked.name", "skip"),
+    ];
+    let mut dropped = record(1, "a", 2, "y");
+    dropped
+        .record
+        .headers
+        .push(ferry_api::Header::new("skip", "1"));
+    let batch = vec![record(0, "a", 1, "x"), dropped, record(2, "a", 3, "z")];
+    let (task, producer, reports, seen) = fakes(vec![batch], Vec::new(), None);
+    let sent = producer.sent.clone();
+    harness
+        .run(&chain, task, producer, reports, || {
+            seen.lock().unwrap().acknowledged.len() == 3
+        })
+        .unwrap();
+    let sent = sent.lock().unwrap().clone();
+    let routed: Vec<(u64, &str)> = sent.iter().map(|(s, t, _)| (*s, t.as_str())).collect();
+    assert_eq!(routed, [(0, "out-routed"), (2, "out-routed")]);
+    let mut acknowledged = seen.lock().unwrap().acknowledged.clone();
+    acknowledged.sort();
+    assert_eq!(
+        acknowledged,
+        [0, 1, 2],
+        "the dropped record is acknowledged upstream too"
+    );
+    let committed = harness.worker.offsets.offsets("c");
+    assert_eq!(committed[0].offset["position"], 3, "{committed:?}");
+    let metrics = harness.worker.metrics.task("c", 0, ConnectorType::Source);
+    assert_eq!(
+        metrics
+            .records_filtered
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );

@@ -1,12 +1,7 @@
 //! Test fixture: a descriptor of the current ABI, written by hand, that declares connector kind 7.
 //! The worker must read the kind as an integer and refuse the library, calling nothing in it.
 
-use std::ffi::c_void;
-
-use ferry_api::abi::{
-    ConnectorVTable, FfiHost, FfiOutput, FfiSlice, HostConnectorContext, PluginDescriptor,
-    ABI_VERSION, STATUS_FATAL,
-};
+use ferry_api::abi::{FfiHost, FfiSlice, PluginDescriptor, ABI_VERSION};
 
 const fn text(s: &'static str) -> FfiSlice {
     FfiSlice {
@@ -15,24 +10,7 @@ const fn text(s: &'static str) -> FfiSlice {
     }
 }
 
-// Entry points that must never be called: the worker refuses the library before.
 extern "C" fn init(_: *const FfiHost) {}
-extern "C" fn new(_: FfiSlice, _: HostConnectorContext) -> *mut c_void {
-    std::ptr::null_mut()
-}
-extern "C" fn free(_: *mut c_void) {}
-extern "C" fn start(_: *mut c_void, _: FfiSlice, _: *const FfiOutput) -> i32 {
-    STATUS_FATAL
-}
-extern "C" fn task_configs(_: *mut c_void, _: u32, _: *const FfiOutput) -> i32 {
-    STATUS_FATAL
-}
-extern "C" fn stop(_: *mut c_void, _: *const FfiOutput) -> i32 {
-    STATUS_FATAL
-}
-extern "C" fn validate(_: FfiSlice, _: *const FfiOutput) -> i32 {
-    STATUS_FATAL
-}
 
 static DESCRIPTOR: PluginDescriptor = PluginDescriptor {
     abi_version: ABI_VERSION,
@@ -43,16 +21,10 @@ static DESCRIPTOR: PluginDescriptor = PluginDescriptor {
     version: text("0.0.1"),
     config_schema: text("{}"),
     init,
-    connector: ConnectorVTable {
-        new,
-        free,
-        start,
-        task_configs,
-        stop,
-        validate,
-    },
+    connector: std::ptr::null(),
     source_task: std::ptr::null(),
     sink_task: std::ptr::null(),
+    transform: std::ptr::null(),
 };
 
 /// The current ABI version.
@@ -66,6 +38,6 @@ pub extern "C" fn ferry_plugin_abi_version() -> u32 {
 /// The descriptor with the impossible kind.
 #[allow(unsafe_code)]
 #[no_mangle]
-pub extern "C" fn ferry_plugin_descriptor_v2() -> *const PluginDescriptor {
+pub extern "C" fn ferry_plugin_descriptor_v3() -> *const PluginDescriptor {
     &DESCRIPTOR
 }

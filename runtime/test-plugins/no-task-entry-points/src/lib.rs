@@ -2,12 +2,7 @@
 //! but leaves the source task table null. The worker must refuse the library, calling nothing in
 //! it.
 
-use std::ffi::c_void;
-
-use ferry_api::abi::{
-    ConnectorVTable, FfiHost, FfiOutput, FfiSlice, HostConnectorContext, PluginDescriptor,
-    ABI_VERSION, PLUGIN_KIND_SOURCE, STATUS_FATAL,
-};
+use ferry_api::abi::{FfiHost, FfiSlice, PluginDescriptor, ABI_VERSION, PLUGIN_KIND_SOURCE};
 
 const fn text(s: &'static str) -> FfiSlice {
     FfiSlice {
@@ -16,24 +11,7 @@ const fn text(s: &'static str) -> FfiSlice {
     }
 }
 
-// Entry points that must never be called: the worker refuses the library before.
 extern "C" fn init(_: *const FfiHost) {}
-extern "C" fn new(_: FfiSlice, _: HostConnectorContext) -> *mut c_void {
-    std::ptr::null_mut()
-}
-extern "C" fn free(_: *mut c_void) {}
-extern "C" fn start(_: *mut c_void, _: FfiSlice, _: *const FfiOutput) -> i32 {
-    STATUS_FATAL
-}
-extern "C" fn task_configs(_: *mut c_void, _: u32, _: *const FfiOutput) -> i32 {
-    STATUS_FATAL
-}
-extern "C" fn stop(_: *mut c_void, _: *const FfiOutput) -> i32 {
-    STATUS_FATAL
-}
-extern "C" fn validate(_: FfiSlice, _: *const FfiOutput) -> i32 {
-    STATUS_FATAL
-}
 
 static DESCRIPTOR: PluginDescriptor = PluginDescriptor {
     abi_version: ABI_VERSION,
@@ -44,16 +22,10 @@ static DESCRIPTOR: PluginDescriptor = PluginDescriptor {
     version: text("0.0.1"),
     config_schema: text("{}"),
     init,
-    connector: ConnectorVTable {
-        new,
-        free,
-        start,
-        task_configs,
-        stop,
-        validate,
-    },
+    connector: std::ptr::null(),
     source_task: std::ptr::null(),
     sink_task: std::ptr::null(),
+    transform: std::ptr::null(),
 };
 
 /// The current ABI version.
@@ -67,6 +39,6 @@ pub extern "C" fn ferry_plugin_abi_version() -> u32 {
 /// The descriptor without task entry points.
 #[allow(unsafe_code)]
 #[no_mangle]
-pub extern "C" fn ferry_plugin_descriptor_v2() -> *const PluginDescriptor {
+pub extern "C" fn ferry_plugin_descriptor_v3() -> *const PluginDescriptor {
     &DESCRIPTOR
 }
