@@ -58,6 +58,13 @@ pub struct MqttSourceConfig {
     #[schemars(range(min = 0, max = 2))]
     pub qos: u8,
 
+    /// How transformations see the payload: `bytes` (opaque, the default) or `json` (a
+    /// schemaless JSON value, for field transformations such as `InsertField$Value`). The
+    /// payload is parsed only when a transformation looks inside; one that is not JSON then
+    /// follows `errors.tolerance`. Without transformations the bytes are written unchanged.
+    #[serde(rename = "mqtt.payload.format", default)]
+    pub payload_format: PayloadFormatConfig,
+
     /// Drop messages the broker sends because they were retained when the subscription was
     /// made (they are still acknowledged). Live messages are always forwarded.
     #[serde(rename = "mqtt.skip.retained", default)]
@@ -89,6 +96,29 @@ pub struct MqttSourceConfig {
     /// TLS, session and reconnect settings.
     #[serde(flatten)]
     pub connection: MqttConnectionConfig,
+}
+
+/// `mqtt.payload.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(crate = "ferry_api::serde")]
+#[schemars(crate = "ferry_api::schemars")]
+pub enum PayloadFormatConfig {
+    /// Opaque bytes.
+    #[default]
+    #[serde(rename = "bytes")]
+    Bytes,
+    /// JSON text.
+    #[serde(rename = "json")]
+    Json,
+}
+
+impl From<PayloadFormatConfig> for ferry_api::data::PayloadFormat {
+    fn from(format: PayloadFormatConfig) -> Self {
+        match format {
+            PayloadFormatConfig::Bytes => ferry_api::data::PayloadFormat::Bytes,
+            PayloadFormatConfig::Json => ferry_api::data::PayloadFormat::Json,
+        }
+    }
 }
 
 /// How the work is split across tasks.

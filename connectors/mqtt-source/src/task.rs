@@ -119,6 +119,7 @@ pub struct MqttSourceTask {
     messages: mpsc::Receiver<Message>,
     mapping: Mapping,
     skip_retained: bool,
+    payload_format: ferry_api::data::PayloadFormat,
     batch: usize,
     window: AckWindow,
     /// Acknowledgements that found the request queue full, in order; sent before any newer one.
@@ -190,6 +191,7 @@ impl SourceTask for MqttSourceTask {
             messages,
             mapping,
             skip_retained: config.skip_retained,
+            payload_format: config.payload_format.into(),
             batch: max_inflight.min(MAX_BATCH),
             window: AckWindow::default(),
             deferred: VecDeque::new(),
@@ -313,6 +315,7 @@ impl MqttSourceTask {
             headers,
             timestamp_ms: Some(message.received_ms),
             value: Some(message.payload),
+            value_format: self.payload_format,
             commit_token,
             ..SourceRecord::default()
         })

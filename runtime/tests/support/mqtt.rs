@@ -18,6 +18,17 @@ pub async fn publish_numbered(
     per_second: u64,
     topic: impl Fn(u64) -> String,
 ) -> u64 {
+    publish_numbered_as(from, count, per_second, topic, |n| format!("{run}:{n}")).await
+}
+
+/// As [`publish_numbered`], with the payload of message n from `payload(n)`.
+pub async fn publish_numbered_as(
+    from: u64,
+    count: u64,
+    per_second: u64,
+    topic: impl Fn(u64) -> String,
+    payload: impl Fn(u64) -> String,
+) -> u64 {
     let services = Services::from_env();
     let mut options =
         MqttOptions::new(unique("publisher"), &services.mqtt_host, services.mqtt_port);
@@ -43,7 +54,7 @@ pub async fn publish_numbered(
     for (i, n) in (from..from + count).enumerate() {
         tokio::time::sleep_until(start + spacing * i as u32).await;
         client
-            .publish(topic(n), QoS::AtLeastOnce, false, format!("{run}:{n}"))
+            .publish(topic(n), QoS::AtLeastOnce, false, payload(n))
             .await
             .unwrap();
     }
