@@ -38,6 +38,11 @@ pub const VALUE_CONVERTER: &str = "value.converter";
 pub const HEADER_CONVERTER: &str = "header.converter";
 /// `errors.tolerance`: `none` fails the task on a bad record, `all` skips it.
 pub const ERRORS_TOLERANCE: &str = "errors.tolerance";
+/// `errors.log.enable`: log each record skipped under `errors.tolerance=all` (Ferry's default
+/// is `true`, where Kafka Connect's is `false`: a skipped record is never silent).
+pub const ERRORS_LOG_ENABLE: &str = "errors.log.enable";
+/// `errors.log.include.messages`: put the record's key, value and headers in that log line.
+pub const ERRORS_LOG_INCLUDE_MESSAGES: &str = "errors.log.include.messages";
 /// `errors.deadletterqueue.topic.name` (sinks): where skipped records go.
 pub const DEAD_LETTER_TOPIC: &str = "errors.deadletterqueue.topic.name";
 /// `topics` (sinks): comma-separated topics to consume.
@@ -58,8 +63,6 @@ const NOT_IMPLEMENTED: &[(&str, Option<&str>, &str)] = &[
     ("transaction.boundary", None, "transaction boundaries come with exactly-once delivery, which is not implemented; remove it"),
     ("offsets.storage.", None, "a connector's own offsets topic is not implemented: offsets go to the worker's offset.storage.topic; remove it"),
     ("errors.retry.", None, "retrying failed operations is not implemented: a record that fails follows errors.tolerance at once; remove it"),
-    ("errors.log.enable", Some("true"), "Ferry always logs skipped records; remove it or set it to true"),
-    ("errors.log.include.messages", Some("false"), "logging record contents is not implemented; remove it or set it to false"),
     ("errors.deadletterqueue.topic.replication.factor", None, "Ferry does not create the dead-letter topic (the broker does, with its defaults); create it yourself and remove this key"),
     ("errors.deadletterqueue.context.headers.enable", Some("true"), "Ferry always writes the __connect.errors.* context headers; remove it or set it to true"),
     ("config.action.reload", Some("none"), "restarting a connector when a config provider's value changes is not implemented; set it to none (restart the connector yourself)"),
@@ -265,6 +268,10 @@ pub struct ConnectorKeys {
     pub chain: ChainKeys,
     /// `errors.tolerance`.
     pub errors_tolerance: ErrorTolerance,
+    /// `errors.log.enable`.
+    pub errors_log_enable: bool,
+    /// `errors.log.include.messages`.
+    pub errors_log_include_messages: bool,
     /// `errors.deadletterqueue.topic.name` (sinks).
     pub dead_letter_topic: Option<String>,
     /// `topics` / `topics.regex` (sinks).
@@ -333,6 +340,22 @@ impl ConnectorKeys {
                 ErrorTolerance::None
             }
         };
+        let mut flag =
+            |key: &str, default: bool| match config.get(key).map(|v| v.trim().to_ascii_lowercase())
+            {
+                None => default,
+                Some(v) if v == "true" => true,
+                Some(v) if v == "false" => false,
+                Some(other) => {
+                    issues.push(ConfigIssue::new(
+                        key,
+                        format!("must be true or false, got `{other}`"),
+                    ));
+                    default
+                }
+            };
+        let errors_log_enable = flag(ERRORS_LOG_ENABLE, true);
+        let errors_log_include_messages = flag(ERRORS_LOG_INCLUDE_MESSAGES, false);
         let mut subscription = None;
         let mut dead_letter_topic = None;
         if kind == ConnectorType::Sink {
@@ -369,6 +392,8 @@ impl ConnectorKeys {
             header_converter,
             chain,
             errors_tolerance,
+            errors_log_enable,
+            errors_log_include_messages,
             dead_letter_topic,
             subscription,
             producer_overrides: prefixed(PRODUCER_OVERRIDE_PREFIX),
@@ -454,14 +479,7 @@ mod tests {
         ]);
         let issues = ConnectorKeys::parse(&copied, ConnectorType::Source).unwrap_err();
         let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "errors.log.include.messages",
-                "errors.retry.timeout",
-                "exactly.once.support",
-            ]
-        );
+        assert_eq!(fields, ["errors.retry.timeout", "exactly.once.support"]);
         assert!(
             issues[0].message.contains("not supported by Ferry"),
             "{}",
@@ -475,6 +493,25 @@ mod tests {
             ("config.action.reload", "NONE"),
         ]);
         assert!(ConnectorKeys::parse(&harmless, ConnectorType::Source).is_ok());
+    }
+
+    #[test]
+    fn error_logging_keys_take_effect() {
+        let keys = |pairs: &[(&str, &str)]| {
+            let mut map = config(pairs);
+            map.insert("name".into(), "c".into());
+            ConnectorKeys::parse(&map, ConnectorType::Source)
+        };
+        let defaults = keys(&[]).unwrap();
+        assert!(defaults.errors_log_enable && !defaults.errors_log_include_messages);
+        let quiet = keys(&[
+            ("errors.log.enable", "FALSE"),
+            ("errors.log.include.messages", "true"),
+        ])
+        .unwrap();
+        assert!(!quiet.errors_log_enable && quiet.errors_log_include_messages);
+        let bad = keys(&[("errors.log.enable", "sometimes")]).unwrap_err();
+        assert_eq!(bad[0].field, "errors.log.enable");
     }
 
     #[test]

@@ -28,6 +28,37 @@ pub struct Errant<'a> {
     pub headers: &'a [ferry_api::Header],
 }
 
+impl Errant<'_> {
+    /// The record for `errors.log.include.messages`: position, key, value and headers as text
+    /// (lossy UTF-8, each cut at 1 KiB so one record cannot flood the log).
+    pub fn describe(&self) -> String {
+        fn text(bytes: Option<&[u8]>) -> String {
+            match bytes {
+                None => "null".to_string(),
+                Some(bytes) => {
+                    let cut = &bytes[..bytes.len().min(1024)];
+                    let more = if cut.len() < bytes.len() { "..." } else { "" };
+                    format!("{:?}{more}", String::from_utf8_lossy(cut))
+                }
+            }
+        }
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|h| format!("{}={}", h.name, text(Some(&h.value))))
+            .collect();
+        format!(
+            "topic={} partition={} offset={} key={} value={} headers=[{}]",
+            self.topic,
+            self.partition,
+            self.offset,
+            text(self.key),
+            text(self.value),
+            headers.join(", ")
+        )
+    }
+}
+
 impl DeadLetterQueue {
     /// The connector's dead-letter topic, when one is configured.
     pub fn from_config(

@@ -336,6 +336,8 @@ fn run_loop<S: RecordSource, T: SinkTaskCalls>(
             format!("the transformation chain is invalid: {}", lines.join("; "))
         })?,
         skip_errors: keys.errors_tolerance == ErrorTolerance::All,
+        log_errors: keys.errors_log_enable,
+        log_messages: keys.errors_log_include_messages,
         dead_letters,
         topics_seen: Default::default(),
     };
@@ -354,6 +356,9 @@ struct SinkRun<'a, S, T> {
     header_converter: HeaderConverter,
     chain: TransformChain,
     skip_errors: bool,
+    /// `errors.log.enable` and `errors.log.include.messages`.
+    log_errors: bool,
+    log_messages: bool,
     dead_letters: Option<DeadLetterQueue>,
     topics_seen: std::collections::HashSet<String>,
 }
@@ -562,7 +567,14 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
                 "record {location} cannot be written: {reason} (errors.tolerance=none; set errors.tolerance=all, and errors.deadletterqueue.topic.name to keep such records)"
             ));
         }
-        tracing::warn!(record = %location, %reason, "skipping a record that cannot be written (errors.tolerance=all)");
+        if self.log_errors {
+            if self.log_messages {
+                let contents = record.describe();
+                tracing::warn!(record = %location, %reason, %contents, "skipping a record that cannot be written (errors.tolerance=all)");
+            } else {
+                tracing::warn!(record = %location, %reason, "skipping a record that cannot be written (errors.tolerance=all)");
+            }
+        }
         if let Some(queue) = &self.dead_letters {
             queue.write(self.context, record, reason)?;
             TaskMetrics::add(&self.reporter.metrics.dead_letter_records, 1);

@@ -22,6 +22,7 @@ use rdkafka::ClientContext;
 use super::chain::TransformChain;
 use super::control::{TaskControl, TaskTarget};
 use super::converter::{Converter, HeaderConverter};
+use super::dead_letter::Errant;
 use super::offset_tracker::OffsetTracker;
 use super::task::{TaskReporter, TaskSpec};
 use super::Worker;
@@ -72,9 +73,13 @@ impl ProducerContext for DeliveryForwarder {
     }
 }
 
-/// How the loop treats records it cannot convert.
+/// How the loop treats records it cannot transform or convert.
 struct Tolerance {
     skip_errors: bool,
+    /// `errors.log.enable`.
+    log_errors: bool,
+    /// `errors.log.include.messages`.
+    log_messages: bool,
 }
 
 /// Runs the task until it is told to stop (`Ok`) or fails (`Err` with the trace).
@@ -141,6 +146,8 @@ fn run_loop<T: SourceTaskCalls, P: RecordProducer>(
         })?,
         tolerance: Tolerance {
             skip_errors: keys.errors_tolerance == ErrorTolerance::All,
+            log_errors: keys.errors_log_enable,
+            log_messages: keys.errors_log_include_messages,
         },
         topics_seen: Default::default(),
     };
@@ -352,6 +359,17 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
         let source_offset = std::mem::take(&mut record.source_offset);
         self.tracker
             .submitted(sequence, &source_partition, &source_offset);
+        let contents = (self.tolerance.log_messages).then(|| {
+            Errant {
+                topic: &record.topic,
+                partition: record.partition.unwrap_or(-1),
+                offset: -1,
+                key: record.key.as_deref(),
+                value: record.value.as_deref(),
+                headers: &record.headers,
+            }
+            .describe()
+        });
         let mut outgoing = match self.prepare(sequence, record) {
             Prepared::Send(outgoing) => outgoing,
             Prepared::Dropped { topic } => {
@@ -359,7 +377,12 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
                 return self.handled_without_kafka(sequence, topic);
             }
             Prepared::Failed { topic, error } if self.tolerance.skip_errors => {
-                tracing::warn!(%error, %topic, "skipping a record that cannot be transformed or converted (errors.tolerance=all)");
+                const SKIPPING: &str = "skipping a record that cannot be transformed or converted (errors.tolerance=all)";
+                match (self.tolerance.log_errors, contents) {
+                    (false, _) => {}
+                    (true, Some(contents)) => tracing::warn!(%error, %topic, %contents, "{SKIPPING}"),
+                    (true, None) => tracing::warn!(%error, %topic, "{SKIPPING}"),
+                }
                 TaskMetrics::add(&self.reporter.metrics.errors, 1);
                 TaskMetrics::add(&self.reporter.metrics.records_skipped, 1);
                 return self.handled_without_kafka(sequence, topic);

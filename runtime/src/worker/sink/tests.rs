@@ -49,10 +49,14 @@ impl RecordSource for FakeSource {
     }
 }
 
+type Seen = Arc<Mutex<Vec<(String, Option<Vec<u8>>)>>>;
+
 /// Acknowledges records up to `acknowledged_below` (exclusive); may fail its first puts
 /// retriably, and reports the offsets in `errant`.
 struct FakeTask {
     puts: Arc<Mutex<Vec<Vec<i64>>>>,
+    /// Topic and value of every record put.
+    seen: Seen,
     retriable_failures: usize,
     errant: Vec<i64>,
     acknowledged_below: i64,
@@ -67,6 +71,10 @@ impl SinkTaskCalls for FakeTask {
             .lock()
             .unwrap()
             .push(records.iter().map(|r| r.offset).collect());
+        self.seen
+            .lock()
+            .unwrap()
+            .extend(records.iter().map(|r| (r.topic.clone(), r.value.clone())));
         if self.retriable_failures > 0 {
             self.retriable_failures -= 1;
             return Err(ConnectError::Retriable("the broker is busy".into()));
@@ -74,14 +82,7 @@ impl SinkTaskCalls for FakeTask {
         Ok(records
             .iter()
             .filter(|r| self.errant.contains(&r.offset))
-            .map(|r| {
-                let position = TopicPartitionOffset {
-                    topic: r.topic.clone(),
-                    partition: r.partition,
-                    offset: r.offset,
-                };
-                (position, "no such car".to_string())
-            })
+            .map(|r| (r.kafka_position(), "no such car".to_string()))
             .collect())
     }
 
@@ -114,6 +115,7 @@ fn consumed(offset: i64, value: &str) -> Consumed {
 fn task(acknowledged_below: i64) -> FakeTask {
     FakeTask {
         puts: Default::default(),
+        seen: Default::default(),
         retriable_failures: 0,
         errant: Vec::new(),
         acknowledged_below,
@@ -252,4 +254,124 @@ fn a_record_that_cannot_be_converted_is_skipped_when_tolerated() {
     );
     let commits = source.commits.lock().unwrap().clone();
     assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 3)]);
+}
+
+#[test]
+fn a_renamed_record_reaches_the_task_renamed_and_is_committed_where_it_was_read() {
+    let chain = [
+        ("value.converter", "JsonConverter"),
+        ("value.converter.schemas.enable", "false"),
+        ("transforms", "route,car"),
+        ("transforms.route.type", "RegexRouter"),
+        ("transforms.route.regex", "alerts"),
+        ("transforms.route.replacement", "renamed"),
+        ("transforms.car.type", "ExtractField$Value"),
+        ("transforms.car.field", "car"),
+    ];
+    let records = (0..3)
+        .map(|o| consumed(o, &format!(r#"{{"car":"car-{o}"}}"#)))
+        .collect();
+    let mut errant_one = task(i64::MAX);
+    errant_one.errant = vec![1];
+    let seen = errant_one.seen.clone();
+    let (outcome, source, _, worker) = run(
+        &[chain.as_slice(), &[("errors.tolerance", "all")]].concat(),
+        records,
+        errant_one,
+        |_, puts| delivered(puts) == 3,
+    );
+    outcome.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        (0..3)
+            .map(|o| ("renamed".to_string(), Some(format!("car-{o}").into_bytes())))
+            .collect::<Vec<_>>()
+    );
+    // The errant report names the position the record was read from, so it is found and
+    // skipped; offsets are committed for the consumed topic, never the renamed one.
+    let commits = source.commits.lock().unwrap().clone();
+    assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 3)]);
+    let metrics = worker.metrics.task("s", 0, ConnectorType::Sink);
+    let skipped = metrics
+        .records_skipped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(skipped, 1);
+}
+
+#[test]
+fn a_transformation_failure_names_the_alias_and_record_or_is_skipped() {
+    let chain = [
+        ("value.converter", "JsonConverter"),
+        ("value.converter.schemas.enable", "false"),
+        ("transforms", "car"),
+        ("transforms.car.type", "ExtractField$Value"),
+        ("transforms.car.field", "car"),
+    ];
+    // A JSON string is not an object: ExtractField cannot take a field from it.
+    let records = || {
+        vec![
+            consumed(0, r#"{"car":"a"}"#),
+            consumed(1, r#""text""#),
+            consumed(2, "{}"),
+        ]
+    };
+    let (outcome, source, _, _) = run(&chain, records(), task(i64::MAX), |_, _| false);
+    let error = outcome.unwrap_err();
+    assert!(
+        error.contains("alerts-0@1")
+            && error.contains("transformation `car`")
+            && error.contains("ExtractField$Value"),
+        "{error}"
+    );
+    assert!(source
+        .commits
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .all(|(_, _, o)| *o <= 1));
+
+    let tolerant = [chain.as_slice(), &[("errors.tolerance", "all")]].concat();
+    let (outcome, source, puts, worker) = run(&tolerant, records(), task(i64::MAX), |_, puts| {
+        delivered(puts) == 2
+    });
+    outcome.unwrap();
+    assert_eq!(puts.concat(), [0, 2]);
+    let commits = source.commits.lock().unwrap().clone();
+    assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 3)]);
+    let metrics = worker.metrics.task("s", 0, ConnectorType::Sink);
+    assert_eq!(
+        metrics
+            .records_skipped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn a_record_a_transformation_drops_is_committed_without_reaching_the_task() {
+    let chain = [
+        ("transforms", "drop"),
+        ("transforms.drop.type", "Filter"),
+        ("transforms.drop.predicate", "tombstone"),
+        ("predicates", "tombstone"),
+        ("predicates.tombstone.type", "RecordIsTombstone"),
+    ];
+    let mut records: Vec<Consumed> = (0..3).map(|o| consumed(o, "x")).collect();
+    records[1].value = None;
+    let (outcome, source, puts, worker) = run(&chain, records, task(i64::MAX), |_, puts| {
+        delivered(puts) == 2
+    });
+    let commits = source.commits.lock().unwrap().clone();
+    assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 3)]);
+    outcome.unwrap();
+    assert_eq!(puts.concat(), [0, 2]);
+    let metrics = worker.metrics.task("s", 0, ConnectorType::Sink);
+    assert_eq!(
+        metrics
+            .records_filtered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
