@@ -309,6 +309,23 @@ def main():
       "loads below are the other view: the highest offered load Ferry kept up with. At QoS 0 "
       "Mosquitto may drop messages for a subscriber that cannot keep up: `lost` counts them; at "
       "QoS 1 nothing may be lost.\n")
+    w("### With a transformation chain (JSON values, QoS 1, one task)\n")
+    w("The same 600-byte JSON messages (`--json`, `mqtt.payload.format=json`) through no "
+      "transformation, then through three: `InsertField$Value` (a static field and the "
+      "timestamp), `ReplaceField$Value` (a rename) and `RegexRouter` (the topic). Ratio: the chain "
+      "against none, same run.\n")
+    plain, chained = result(cases, "m2k-json-none"), result(cases, "m2k-json-three")
+    rows = []
+    for label, case_id, r in (("none", "m2k-json-none", plain), ("three", "m2k-json-three", chained)):
+        if r:
+            ratio = pct(r["rate_per_s"], plain["rate_per_s"]) if plain and r is chained else ""
+            rows.append([label, num(r["sent"]), f"**{num(r['rate_per_s'])}**",
+                         f"**{ratio}**" if ratio else "", r["lost"], r["duplicates"],
+                         cpu_per_10k(r), link(case_id)])
+        else:
+            rows.append([label, NA, why_missing(cases, case_id), NA, NA, NA, NA, link(case_id)])
+    w(table(["transformations", "messages", "throughput (msg/s)", "ratio to none", "lost",
+             "duplicates", "worker CPU s per 10k msgs", "command"], rows) + "\n")
     w("### Latency against offered load (QoS 1, one task)\n")
     rows = []
     for rate in rates:

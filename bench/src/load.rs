@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::arrivals::{Latency, Progress, Received};
-use crate::payload::{encode, now_us, PROBE_BIT};
+use crate::payload::{encode, encode_json, now_us, PROBE_BIT};
 use crate::process::{round3, Cost, Watch};
 
 /// How much load, shared by every subcommand.
@@ -39,6 +39,9 @@ pub struct LoadArgs {
     /// Longest wait for the readiness probe to come through, in seconds.
     #[arg(long, default_value_t = 60.0)]
     pub probe_timeout_s: f64,
+    /// Send JSON objects instead of the binary stamp (for the transformation cases).
+    #[arg(long)]
+    pub json: bool,
     /// A name for this case, copied into the JSON.
     #[arg(long)]
     pub label: Option<String>,
@@ -48,6 +51,15 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
+    /// Message `seq` of `run`, in the chosen format.
+    pub fn payload(&self, run: u64, seq: u64) -> Vec<u8> {
+        if self.json {
+            encode_json(run, seq, self.size)
+        } else {
+            encode(run, seq, self.size)
+        }
+    }
+
     /// Messages to send in total.
     pub fn total(&self) -> u64 {
         match self.rate {
@@ -93,7 +105,7 @@ where
                 tokio::time::sleep_until(due).await;
             }
         }
-        send(seq, encode(run, seq, load.size)).await?;
+        send(seq, load.payload(run, seq)).await?;
     }
     Ok(Sent {
         count: total,
@@ -126,7 +138,7 @@ where
     let started = Instant::now();
     let timeout = Duration::from_secs_f64(load.probe_timeout_s);
     for n in 0.. {
-        send(n, encode(run, PROBE_BIT | n, load.size)).await?;
+        send(n, load.payload(run, PROBE_BIT | n)).await?;
         let next = Instant::now() + Duration::from_millis(250);
         while Instant::now() < next {
             if progress.probe_seen.load(Ordering::Relaxed) {

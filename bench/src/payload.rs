@@ -1,6 +1,9 @@
 //! What a benchmark message carries: a fixed binary header (run, sequence number, send time)
 //! padded to the requested size. Binary, not JSON, so that encoding and decoding cost the load
-//! generator next to nothing and the measured figures are Ferry's and the brokers'.
+//! generator next to nothing and the measured figures are Ferry's and the brokers'. The
+//! transformation cases need values transformations can look into: `--json` sends the same
+//! stamp as a JSON object (`{"bench": "FERRYBN1", "run", "seq", "sent_us", "speed", "pad"}`)
+//! padded to the size, and the reader finds the stamp in whatever the chain made of it.
 //!
 //! Ferry's default `ByteArrayConverter` passes the bytes through untouched in both directions,
 //! so the receiver decodes exactly what the sender wrote.
@@ -43,6 +46,20 @@ pub fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// A JSON message of about `size` bytes stamped now.
+pub fn encode_json(run: u64, seq: u64, size: usize) -> Vec<u8> {
+    let head = format!(
+        r#"{{"bench":"FERRYBN1","run":{run},"seq":{seq},"sent_us":{},"speed":{}.5,"pad":""#,
+        now_us(),
+        seq % 200
+    );
+    let mut text = head.into_bytes();
+    let pad = size.saturating_sub(text.len() + 2);
+    text.resize(text.len() + pad, b'x');
+    text.extend_from_slice(br#""}"#);
+    text
+}
+
 /// A message of `size` bytes (at least `HEADER_LEN`) stamped now.
 pub fn encode(run: u64, seq: u64, size: usize) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(size.max(HEADER_LEN));
@@ -54,8 +71,11 @@ pub fn encode(run: u64, seq: u64, size: usize) -> Vec<u8> {
     bytes
 }
 
-/// The header of a benchmark message, or `None` for anything else.
+/// The header of a benchmark message, binary or JSON, or `None` for anything else.
 pub fn decode(bytes: &[u8]) -> Option<Stamp> {
+    if bytes.first() == Some(&b'{') {
+        return decode_json(bytes);
+    }
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return None;
     }
@@ -64,6 +84,18 @@ pub fn decode(bytes: &[u8]) -> Option<Stamp> {
         run: word(8),
         seq: word(16),
         sent_us: word(24),
+    })
+}
+
+fn decode_json(bytes: &[u8]) -> Option<Stamp> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if value["bench"] != "FERRYBN1" {
+        return None;
+    }
+    Some(Stamp {
+        run: value["run"].as_u64()?,
+        seq: value["seq"].as_u64()?,
+        sent_us: value["sent_us"].as_u64()?,
     })
 }
 
@@ -76,6 +108,17 @@ pub fn new_run_id() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_messages_carry_the_same_stamp_and_survive_added_fields() {
+        let bytes = encode_json(42, PROBE_BIT | 7, 600);
+        assert!((598..=602).contains(&bytes.len()), "{}", bytes.len());
+        let stamp = decode(&bytes).unwrap();
+        assert_eq!((stamp.run, stamp.seq), (42, PROBE_BIT | 7));
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        value["origin"] = "ferry".into();
+        assert_eq!(decode(value.to_string().as_bytes()), Some(stamp));
+    }
 
     #[test]
     fn round_trip_pads_to_size() {
