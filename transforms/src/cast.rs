@@ -429,7 +429,7 @@ fn cast_source(source: Source, target: SchemaType) -> Result<Value, String> {
         SchemaType::Int64 => integer(
             &source,
             "INT64",
-            |i| i as i64,
+            |i| i,
             |f| f as i64,
             |s| s.parse::<i64>().ok(),
         ),

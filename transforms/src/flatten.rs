@@ -111,7 +111,12 @@ impl<S> Flatten<S> {
         }
     }
 
-    fn flatten_object(&self, object: &Map<String, Value>, prefix: &str, flat: &mut Map<String, Value>) {
+    fn flatten_object(
+        &self,
+        object: &Map<String, Value>,
+        prefix: &str,
+        flat: &mut Map<String, Value>,
+    ) {
         for (name, value) in object {
             let name = self.name(prefix, name);
             match value {
@@ -227,7 +232,10 @@ mod tests {
         .unwrap()
     }
 
-    fn apply_value(t: &mut Flatten<side::Value>, data: Structured) -> ferry_api::Result<Structured> {
+    fn apply_value(
+        t: &mut Flatten<side::Value>,
+        data: Structured,
+    ) -> ferry_api::Result<Structured> {
         let mut record = ConnectRecord::new("t");
         record.value = Some(Payload::Structured(data));
         match t.apply(record)?.unwrap().value {
@@ -255,7 +263,12 @@ mod tests {
         );
         let error = apply_value(&mut t, Structured::schemaless(json!(42))).unwrap_err();
         assert!(matches!(error, ConnectError::Data(_)));
-        assert!(error.to_string().contains("Flatten$Value: only a JSON object"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("Flatten$Value: only a JSON object"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -318,13 +331,19 @@ mod tests {
         assert_eq!(flat.name.as_deref(), Some("car"));
         let names: Vec<&str> = flat.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(names, ["A.B.int8", "A.B.opt", "C.int8", "C.opt", "list"]);
-        assert_eq!(flat.field("A.B.int8").unwrap().schema, Schema::of(SchemaType::Int8));
+        assert_eq!(
+            flat.field("A.B.int8").unwrap().schema,
+            Schema::of(SchemaType::Int8)
+        );
         // The optional parent makes its required child optional.
         assert_eq!(
             flat.field("C.int8").unwrap().schema,
             Schema::of(SchemaType::Int8).optional()
         );
-        assert_eq!(flat.field("list").unwrap().schema, schema.field("list").unwrap().schema);
+        assert_eq!(
+            flat.field("list").unwrap().schema,
+            schema.field("list").unwrap().schema
+        );
 
         let error = apply_value(&mut t, Structured::with_schema(schema, json!("x"))).unwrap_err();
         assert!(error.to_string().contains("only a struct"), "{error}");
@@ -380,8 +399,16 @@ mod tests {
             "a",
             Schema::structure(vec![Field::new("m", map)]),
         )]);
-        let error = apply_value(&mut t, Structured::with_schema(schema, json!({"a": {"m": {}}})))
-            .unwrap_err();
-        assert!(error.to_string().contains("MAP fields cannot be flattened in records with schemas (field `a.m`)"), "{error}");
+        let error = apply_value(
+            &mut t,
+            Structured::with_schema(schema, json!({"a": {"m": {}}})),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("MAP fields cannot be flattened in records with schemas (field `a.m`)"),
+            "{error}"
+        );
     }
 }

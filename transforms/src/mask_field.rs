@@ -176,7 +176,10 @@ impl<S> MaskField<S> {
         let no_replacement = || {
             Err(format!(
                 "cannot mask a {} value with a custom replacement (only numbers and strings)",
-                schema.name.as_deref().unwrap_or(schema.schema_type.connect_name())
+                schema
+                    .name
+                    .as_deref()
+                    .unwrap_or(schema.schema_type.connect_name())
             ))
         };
         match schema.schema_type {
@@ -201,7 +204,12 @@ impl<S> MaskField<S> {
             SchemaType::Float => match replacement {
                 None => Ok(Value::from(0.0)),
                 // The float32 as Java prints it, not its widened double.
-                Some(r) => double((double_value(r)? as f32).to_string().parse().unwrap_or(f64::NAN)),
+                Some(r) => double(
+                    (double_value(r)? as f32)
+                        .to_string()
+                        .parse()
+                        .unwrap_or(f64::NAN),
+                ),
             },
             SchemaType::Double => match replacement {
                 None => Ok(Value::from(0.0)),
@@ -274,7 +282,10 @@ fn long_value(text: &str) -> Result<i64, String> {
     // 10^64 is a multiple of 2^64, so more trailing zeros leave the low bits at zero.
     let zeros = (-scale).clamp(0, 64) as usize;
     let mut long: i64 = 0;
-    for digit in digits[..kept].bytes().chain(std::iter::repeat_n(b'0', zeros)) {
+    for digit in digits[..kept]
+        .bytes()
+        .chain(std::iter::repeat_n(b'0', zeros))
+    {
         long = long.wrapping_mul(10).wrapping_add(i64::from(digit - b'0'));
     }
     Ok(if negative { long.wrapping_neg() } else { long })
@@ -325,9 +336,7 @@ fn twos_complement(n: i128) -> Vec<u8> {
 pub(crate) fn registered() -> Vec<BuiltIn> {
     vec![
         BuiltIn::transformation::<MaskField<side::Key>>(&class_of::<side::Key>("MaskField")),
-        BuiltIn::transformation::<MaskField<side::Value>>(&class_of::<side::Value>(
-            "MaskField",
-        )),
+        BuiltIn::transformation::<MaskField<side::Value>>(&class_of::<side::Value>("MaskField")),
     ]
 }
 
@@ -354,8 +363,15 @@ mod tests {
         }
     }
 
-    fn schemaless(fields: &str, replacement: Option<&str>, value: Value) -> ferry_api::Result<Value> {
-        apply_value(&mut mask(fields, replacement)?, Structured::schemaless(value))
+    fn schemaless(
+        fields: &str,
+        replacement: Option<&str>,
+        value: Value,
+    ) -> ferry_api::Result<Value> {
+        apply_value(
+            &mut mask(fields, replacement)?,
+            Structured::schemaless(value),
+        )
     }
 
     #[test]
@@ -388,21 +404,38 @@ mod tests {
     fn schemaless_replacements_convert_to_the_field_type() {
         let value = json!({"int": 42, "double": 42.5, "string": "x", "bool": true});
         let out = schemaless("int,double,string", Some("123"), value.clone()).unwrap();
-        assert_eq!(out, json!({"int": 123, "double": 123.0, "string": "123", "bool": true}));
-        assert_eq!(schemaless("int", Some("12.7e1"), value.clone()).unwrap()["int"], json!(127));
+        assert_eq!(
+            out,
+            json!({"int": 123, "double": 123.0, "string": "123", "bool": true})
+        );
+        assert_eq!(
+            schemaless("int", Some("12.7e1"), value.clone()).unwrap()["int"],
+            json!(127)
+        );
 
         let error = schemaless("bool", Some("123"), value.clone()).unwrap_err();
         assert!(matches!(error, ConnectError::Data(_)));
-        assert!(error.to_string().contains("cannot mask a boolean"), "{error}");
+        assert!(
+            error.to_string().contains("cannot mask a boolean"),
+            "{error}"
+        );
         let error = schemaless("int", Some("foo"), value).unwrap_err();
-        assert!(error.to_string().contains("`foo` is not a number"), "{error}");
+        assert!(
+            error.to_string().contains("`foo` is not a number"),
+            "{error}"
+        );
     }
 
     #[test]
     fn nulls_and_non_objects_are_data_errors_as_in_kafka() {
         let mut t = mask::<side::Value>("a", None).unwrap();
         let error = t.apply(ConnectRecord::new("t")).unwrap_err();
-        assert!(error.to_string().contains("MaskField$Value: the value is null"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("MaskField$Value: the value is null"),
+            "{error}"
+        );
         let error = apply_value(&mut t, Structured::schemaless(json!("x"))).unwrap_err();
         assert!(error.to_string().contains("only a JSON object"), "{error}");
     }
@@ -452,7 +485,11 @@ mod tests {
 
     #[test]
     fn struct_fields_mask_by_their_schema_type() {
-        let mut t = mask::<side::Value>("byte,long,float,bool,string,date,decimal,array,withDefault", None).unwrap();
+        let mut t = mask::<side::Value>(
+            "byte,long,float,bool,string,date,decimal,array,withDefault",
+            None,
+        )
+        .unwrap();
         let out = apply_value(&mut t, Structured::with_schema(schema(), value())).unwrap();
         assert_eq!(
             out,
@@ -462,7 +499,12 @@ mod tests {
 
         let mut t = mask::<side::Value>("bytes", None).unwrap();
         let error = apply_value(&mut t, Structured::with_schema(schema(), value())).unwrap_err();
-        assert!(error.to_string().contains("field `bytes`: cannot mask BYTES"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("field `bytes`: cannot mask BYTES"),
+            "{error}"
+        );
 
         // With replace.null.with.default the default is what gets masked.
         let mut t = MaskField::<side::Value>::new(MaskFieldConfig {
@@ -490,7 +532,10 @@ mod tests {
             let mut t = mask::<side::Value>(field, Some("1")).unwrap();
             let error =
                 apply_value(&mut t, Structured::with_schema(schema(), value())).unwrap_err();
-            assert!(error.to_string().contains("with a custom replacement"), "{error}");
+            assert!(
+                error.to_string().contains("with a custom replacement"),
+                "{error}"
+            );
         }
     }
 

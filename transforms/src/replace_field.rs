@@ -168,9 +168,7 @@ impl<S> ReplaceField<S> {
 
 pub(crate) fn registered() -> Vec<BuiltIn> {
     vec![
-        BuiltIn::transformation::<ReplaceField<side::Key>>(&class_of::<side::Key>(
-            "ReplaceField",
-        )),
+        BuiltIn::transformation::<ReplaceField<side::Key>>(&class_of::<side::Key>("ReplaceField")),
         BuiltIn::transformation::<ReplaceField<side::Value>>(&class_of::<side::Value>(
             "ReplaceField",
         )),
@@ -209,14 +207,14 @@ mod tests {
 
     #[test]
     fn schemaless_fields_are_filtered_and_renamed() {
-        let mut t = configured::<side::Value>(&[
-            ("exclude", "dont"),
-            ("renames", "abc:xyz,foo:bar"),
-        ])
-        .unwrap();
+        let mut t =
+            configured::<side::Value>(&[("exclude", "dont"), ("renames", "abc:xyz,foo:bar")])
+                .unwrap();
         let out = apply_value(
             &mut t,
-            Structured::schemaless(json!({"dont": "whatever", "abc": 42, "foo": true, "etc": "etc"})),
+            Structured::schemaless(
+                json!({"dont": "whatever", "abc": 42, "foo": true, "etc": "etc"}),
+            ),
         )
         .unwrap();
         assert_eq!(out.value, json!({"xyz": 42, "bar": true, "etc": "etc"}));
@@ -231,7 +229,12 @@ mod tests {
 
         let error = apply_value(&mut t, Structured::schemaless(json!([1]))).unwrap_err();
         assert!(matches!(error, ConnectError::Data(_)));
-        assert!(error.to_string().contains("ReplaceField$Value: only a JSON object"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("ReplaceField$Value: only a JSON object"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -240,10 +243,12 @@ mod tests {
         let out = apply_value(&mut t, Structured::schemaless(json!({"a": 1, "b": 2}))).unwrap();
         assert_eq!(out.value, json!({"a": 1}));
 
-        let mut t =
-            configured::<side::Value>(&[("whitelist", "a,b"), ("blacklist", "b")]).unwrap();
-        let out = apply_value(&mut t, Structured::schemaless(json!({"a": 1, "b": 2, "c": 3})))
-            .unwrap();
+        let mut t = configured::<side::Value>(&[("whitelist", "a,b"), ("blacklist", "b")]).unwrap();
+        let out = apply_value(
+            &mut t,
+            Structured::schemaless(json!({"a": 1, "b": 2, "c": 3})),
+        )
+        .unwrap();
         assert_eq!(out.value, json!({"a": 1}));
 
         // The new key wins over its deprecated alias.
@@ -255,23 +260,25 @@ mod tests {
     #[test]
     fn bad_renames_name_the_key() {
         for bad in ["foo", "foo:bar:baz", "foo:"] {
-            let error = configured::<side::Value>(&[("renames", bad)]).err().unwrap();
+            let error = configured::<side::Value>(&[("renames", bad)])
+                .err()
+                .unwrap();
             assert!(
                 matches!(&error, ConnectError::Config { field, .. } if field == "renames"),
                 "{error}"
             );
         }
-        let error = configured::<side::Value>(&[("rename", "a:b")]).err().unwrap();
+        let error = configured::<side::Value>(&[("rename", "a:b")])
+            .err()
+            .unwrap();
         assert!(error.to_string().contains("`rename`"), "{error}");
     }
 
     #[test]
     fn struct_fields_are_filtered_and_renamed_in_the_schema_too() {
-        let mut t = configured::<side::Value>(&[
-            ("exclude", "dont"),
-            ("renames", "abc:xyz,foo:bar"),
-        ])
-        .unwrap();
+        let mut t =
+            configured::<side::Value>(&[("exclude", "dont"), ("renames", "abc:xyz,foo:bar")])
+                .unwrap();
         let schema = Schema {
             name: Some("car".into()),
             version: Some(3),
@@ -290,15 +297,21 @@ mod tests {
             .optional()
         };
         let value = json!({"dont": "whatever", "abc": 42, "foo": null, "etc": "etc"});
-        let out = apply_value(&mut t, Structured::with_schema(schema.clone(), value.clone()))
-            .unwrap();
+        let out = apply_value(
+            &mut t,
+            Structured::with_schema(schema.clone(), value.clone()),
+        )
+        .unwrap();
         assert_eq!(out.value, json!({"xyz": 42, "bar": true, "etc": "etc"}));
         let updated = out.schema.unwrap();
         assert_eq!(updated.name.as_deref(), Some("car"));
         assert_eq!(updated.version, Some(3));
         let names: Vec<&str> = updated.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(names, ["xyz", "bar", "etc"]);
-        assert_eq!(updated.field("bar").unwrap().schema, schema.field("foo").unwrap().schema);
+        assert_eq!(
+            updated.field("bar").unwrap().schema,
+            schema.field("foo").unwrap().schema
+        );
 
         let mut t = configured::<side::Value>(&[
             ("renames", "foo:bar"),

@@ -173,8 +173,12 @@ mod tests {
                 ),
             ])
         };
-        let data = Structured::with_schema(schema.clone(), json!({"stringField": "value", "n": null}));
-        let out = t.apply(with_value(Some(Payload::Structured(data)))).unwrap().unwrap();
+        let data =
+            Structured::with_schema(schema.clone(), json!({"stringField": "value", "n": null}));
+        let out = t
+            .apply(with_value(Some(Payload::Structured(data))))
+            .unwrap()
+            .unwrap();
         let expected = Schema {
             name: Some("foo".into()),
             version: Some(42),
@@ -191,7 +195,10 @@ mod tests {
         // Only the version: the name stays; a primitive schema works too.
         let mut t = set::<side::Value>(None, Some(2));
         let data = Structured::with_schema(Schema::of(SchemaType::Int64), json!(5));
-        let out = t.apply(with_value(Some(Payload::Structured(data)))).unwrap().unwrap();
+        let out = t
+            .apply(with_value(Some(Payload::Structured(data))))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             out.value.as_ref().and_then(Payload::schema).unwrap(),
             &Schema {
@@ -209,9 +216,17 @@ mod tests {
         let null = with_value(Some(Payload::schemaless(Value::Null)));
         assert_eq!(t.apply(null.clone()).unwrap().unwrap(), null);
         let data = Structured::with_schema(Schema::of(SchemaType::String).optional(), Value::Null);
-        let out = t.apply(with_value(Some(Payload::Structured(data)))).unwrap().unwrap();
+        let out = t
+            .apply(with_value(Some(Payload::Structured(data))))
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            out.value.as_ref().and_then(Payload::schema).unwrap().name.as_deref(),
+            out.value
+                .as_ref()
+                .and_then(Payload::schema)
+                .unwrap()
+                .name
+                .as_deref(),
             Some("foo")
         );
     }
@@ -227,7 +242,9 @@ mod tests {
             let error = t.apply(with_value(Some(payload))).unwrap_err();
             assert!(matches!(error, ConnectError::Data(_)));
             assert!(
-                error.to_string().contains("SetSchemaMetadata$Value: a schema is required"),
+                error
+                    .to_string()
+                    .contains("SetSchemaMetadata$Value: a schema is required"),
                 "{error}"
             );
         }
@@ -246,7 +263,18 @@ mod tests {
             json!("v"),
         )));
         let out = t.apply(record).unwrap().unwrap();
-        assert_eq!(out.key.as_ref().and_then(Payload::schema).unwrap().name.as_deref(), Some("key"));
-        assert_eq!(out.value.as_ref().and_then(Payload::schema).unwrap().name, None);
+        assert_eq!(
+            out.key
+                .as_ref()
+                .and_then(Payload::schema)
+                .unwrap()
+                .name
+                .as_deref(),
+            Some("key")
+        );
+        assert_eq!(
+            out.value.as_ref().and_then(Payload::schema).unwrap().name,
+            None
+        );
     }
 }
