@@ -6,7 +6,8 @@
 //! month names), `d`, `D`, `E`, `a`, `H`, `h`, `m`, `s`, `SSS` (milliseconds), `Z` (`+0000`),
 //! `X`/`XX`/`XXX` (`Z` in UTC; offsets or `Z` when parsing), `z` (`UTC`), and `'quoted'`
 //! literals. Parsing ignores text after the pattern, as Java's does, but is not lenient: a
-//! month 13 is an error rather than January of the next year.
+//! month 13 is an error rather than January of the next year, and a two-digit year is read as
+//! chrono reads it (`16` is 2016), not by Java's window of 80 years back from now.
 
 use std::marker::PhantomData;
 
