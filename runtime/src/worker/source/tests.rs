@@ -361,3 +361,48 @@ fn the_chain_routes_records_and_a_dropped_one_is_acknowledged_and_committed() {
         1
     );
 }
+
+#[test]
+fn a_transformation_failure_names_its_alias_or_the_record_is_skipped_and_acknowledged() {
+    let harness = Harness::new();
+    let chain = [
+        ("transforms", "car"),
+        ("transforms.car.type", "ExtractField$Value"),
+        ("transforms.car.field", "car"),
+    ];
+    // The values are opaque bytes (the default format): a field cannot be taken from them.
+    let (task, producer, reports, seen) = fakes(
+        vec![vec![record(0, "a", 1, r#"{"car":"x"}"#)]],
+        Vec::new(),
+        None,
+    );
+    let error = harness
+        .run(&chain, task, producer, reports, || false)
+        .unwrap_err();
+    assert!(
+        error.contains("transformation `car`")
+            && error.contains("ExtractField$Value")
+            && error.contains("topic out"),
+        "{error}"
+    );
+    assert!(seen.lock().unwrap().acknowledged.is_empty());
+
+    let mut json = record(1, "a", 2, r#"{"car":"y"}"#);
+    json.record.value_format = ferry_api::data::PayloadFormat::Json;
+    let batch = vec![record(0, "a", 1, r#"{"car":"x"}"#), json];
+    let tolerant = [chain.as_slice(), &[("errors.tolerance", "all")]].concat();
+    let (task, producer, reports, seen) = fakes(vec![batch], Vec::new(), None);
+    let sent = producer.sent.clone();
+    harness
+        .run(&tolerant, task, producer, reports, || {
+            seen.lock().unwrap().acknowledged.len() == 2
+        })
+        .unwrap();
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "only the JSON record is written");
+    assert_eq!(
+        sent[0].2.as_deref(),
+        Some(&b"y"[..]),
+        "its extracted field, as text"
+    );
+}
