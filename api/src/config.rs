@@ -90,6 +90,7 @@ const RUNTIME_PREFIXES: &[&str] = &[
     "consumer.override.",
     "offsets.storage.",
     "exactly.once.",
+    "transaction.boundary",
     "task.",
 ];
 

@@ -7,11 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferry_api::data::Payload;
+use ferry_api::transform::ConnectRecord;
 use ferry_api::{ConfigMap, ConnectError, RecordMetadata, SinkRecord, SourceOffset};
 use ferry_runtime::plugins::{
     ConnectorEvents, ConnectorInstance, ConnectorType, LoadError, PluginRegistry, PolledRecord,
     SinkTaskInstance, SourceTaskInstance,
 };
+use ferry_transforms::{Built, PluginType};
 use serde_json::json;
 use support::worker::WorkerSetup;
 
@@ -137,7 +140,13 @@ fn refuses_foreign_abi_and_non_plugins_but_loads_the_rest() {
         line.contains("built against Ferry plugin ABI 999"),
         "{line}"
     );
-    assert!(line.contains("this worker supports ABI 2"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "this worker supports ABI {}",
+            ferry_api::abi::ABI_VERSION
+        )),
+        "{line}"
+    );
     assert!(
         line.contains("rebuild the connector against ferry-api"),
         "{line}"
@@ -288,7 +297,13 @@ fn a_panic_in_poll_or_put_is_an_error_for_that_task_only() {
 fn a_library_built_for_abi_1_is_refused_with_a_request_to_rebuild_it() {
     let line = only_failure("ferry_test_old_abi");
     assert!(line.contains("built against Ferry plugin ABI 1,"), "{line}");
-    assert!(line.contains("this worker supports ABI 2"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "this worker supports ABI {}",
+            ferry_api::abi::ABI_VERSION
+        )),
+        "{line}"
+    );
     assert!(line.contains("rebuild"), "{line}");
 }
 
@@ -389,4 +404,79 @@ fn a_context_kept_after_delete_returns_an_error_and_the_worker_stays_up() {
     let log = worker.log();
     assert!(!log.contains("panicked"), "{log}");
     assert!(worker.terminate().success());
+}
+
+fn with_value(value: Payload) -> ConnectRecord {
+    let mut record = ConnectRecord::new("cars");
+    record.value = Some(value);
+    record
+}
+
+#[test]
+fn a_transformation_library_transforms_across_the_boundary_and_reports_data_errors() {
+    let (registry, failures, _dir) = registry(&["uppercase_transform"]);
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(
+        registry.plugins().is_empty(),
+        "a transformation is not a connector"
+    );
+    let plugin = registry
+        .transform("UppercaseField")
+        .expect("found by simple name");
+    assert_eq!(plugin.class_name, "com.example.transforms.UppercaseField");
+    assert_eq!(plugin.plugin_type, PluginType::Transformation);
+    assert_eq!(
+        plugin.config_schema["properties"]["field"]["type"],
+        "string"
+    );
+
+    let issues = plugin.build(&config(&[("colour", "red")])).err().unwrap();
+    let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+    assert!(
+        fields.contains(&"colour") && fields.contains(&"field"),
+        "{issues:?}"
+    );
+
+    let Ok(Built::Transformation(mut shout)) = plugin.build(&config(&[("field", "status")])) else {
+        panic!("a transformation");
+    };
+    let out = shout
+        .apply(with_value(Payload::JsonText(
+            br#"{"status":"hot"}"#.to_vec(),
+        )))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.value,
+        Some(Payload::schemaless(json!({"status": "HOT"})))
+    );
+    let error = shout
+        .apply(with_value(Payload::Bytes(b"hot".to_vec())))
+        .unwrap_err();
+    assert!(matches!(error, ConnectError::Data(_)), "{error:?}");
+}
+
+#[test]
+fn a_predicate_library_answers_and_its_panics_stay_in_the_library() {
+    let (registry, failures, _dir) = registry(&["ferry_test_value_contains"]);
+    assert!(failures.is_empty(), "{failures:?}");
+    let plugin = registry.transform("ValueContains").unwrap();
+    assert_eq!(plugin.plugin_type, PluginType::Predicate);
+    let Ok(Built::Predicate(mut contains)) = plugin.build(&config(&[("text", "hot")])) else {
+        panic!("a predicate");
+    };
+    assert!(contains
+        .test(&with_value(Payload::Bytes(b"too hot".to_vec())))
+        .unwrap());
+    assert!(!contains
+        .test(&with_value(Payload::Bytes(b"cold".to_vec())))
+        .unwrap());
+    let error = contains
+        .test(&with_value(Payload::Bytes(b"panic".to_vec())))
+        .unwrap_err();
+    assert!(error.to_string().contains("asked to panic"), "{error}");
+    // Still usable after the caught panic.
+    assert!(contains
+        .test(&with_value(Payload::Bytes(b"hot".to_vec())))
+        .unwrap());
 }
