@@ -167,6 +167,18 @@ impl Schema {
         }
     }
 
+    /// A struct schema of `fields` that keeps this one's name, version, doc and parameters
+    /// (Kafka's `SchemaUtil.copySchemaBasics`): required and without a default, as in Kafka.
+    pub fn struct_like(&self, fields: Vec<Field>) -> Schema {
+        Schema {
+            name: self.name.clone(),
+            version: self.version,
+            doc: self.doc.clone(),
+            parameters: self.parameters.clone(),
+            ..Schema::structure(fields)
+        }
+    }
+
     /// The field called `name`, for a struct schema.
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.field == name)
@@ -235,7 +247,8 @@ impl Structured {
                 }
                 Some(text.into_bytes())
             }
-            other => Some(other.to_string().into_bytes()),
+            // to_vec writes straight into the buffer; Display would go through a formatter.
+            other => Some(serde_json::to_vec(&other).expect("a JSON value serializes")),
         }
     }
 }

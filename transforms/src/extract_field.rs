@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::field_path::{FieldPath, FieldSyntaxVersion};
 use crate::side::{class_of, Key, Side, Value as ValueSide};
-use crate::{json_type_name, structured, BuiltIn};
+use crate::{field_value, json_type_name, structured, BuiltIn};
 
 /// `ExtractField`'s keys.
 #[derive(Deserialize, JsonSchema)]
@@ -179,16 +179,6 @@ impl<S: Side> ExtractField<S> {
     }
 }
 
-/// A struct field's value: absent is null, and null is the field's default when asked for (what
-/// Kafka's `Struct.get` does).
-fn field_value(object: &Map<String, Value>, field: &Field, with_default: bool) -> Value {
-    match object.get(&field.field) {
-        Some(value) if !value.is_null() => value.clone(),
-        _ if with_default => field.schema.default_value.clone().unwrap_or(Value::Null),
-        _ => Value::Null,
-    }
-}
-
 pub(crate) fn registered() -> Vec<BuiltIn> {
     vec![
         BuiltIn::transformation::<ExtractField<Key>>(&class_of::<Key>("ExtractField")),
@@ -199,27 +189,10 @@ pub(crate) fn registered() -> Vec<BuiltIn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Built, DynTransformation};
-    use ferry_api::config::ConfigIssue;
+    use crate::DynTransformation;
     use serde_json::json;
 
-    fn build(
-        class: &str,
-        pairs: &[(&str, &str)],
-    ) -> Result<Box<dyn DynTransformation>, Vec<ConfigIssue>> {
-        let config = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let built_in = registered()
-            .into_iter()
-            .find(|b| b.is_called(class))
-            .unwrap();
-        match built_in.build(&config)? {
-            Built::Transformation(t) => Ok(t),
-            Built::Predicate(_) => unreachable!(),
-        }
-    }
+    use crate::test_built_in as build;
 
     fn value_record(value: Option<Payload>) -> ConnectRecord {
         let mut record = ConnectRecord::new("t");

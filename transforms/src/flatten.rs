@@ -140,13 +140,7 @@ impl<S> Flatten<S> {
             schema.default_value.as_ref(),
             &mut fields,
         )?;
-        Ok(Schema {
-            name: schema.name.clone(),
-            version: schema.version,
-            doc: schema.doc.clone(),
-            parameters: schema.parameters.clone(),
-            ..Schema::structure(fields)
-        })
+        Ok(schema.struct_like(fields))
     }
 
     fn flat_fields(

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use ferry_api::data::{logical, Field, Schema, SchemaType, Structured};
+use ferry_api::data::{logical, Schema, SchemaType, Structured};
 use ferry_api::schemars::JsonSchema;
 use ferry_api::serde::Deserialize;
 use ferry_api::transform::{ConnectHeader, ConnectRecord, Transformation};
@@ -15,7 +15,7 @@ use ferry_api::ConnectError;
 use serde_json::{Map, Value};
 
 use crate::side::{class_of, Key, Side, Value as ValueSide};
-use crate::{json_type_name, BuiltIn};
+use crate::{field_value, json_type_name, BuiltIn};
 
 /// `DropHeaders`'s keys.
 #[derive(Deserialize, JsonSchema)]
@@ -435,13 +435,11 @@ impl<S: Side> HeaderFrom<S> {
             ));
         }
         if self.operation == Operation::Move {
-            *schema = Schema {
-                fields: std::mem::take(&mut schema.fields)
-                    .into_iter()
-                    .filter(|f| !self.fields.contains(&f.field))
-                    .collect(),
-                ..copy_schema_basics(schema)
-            };
+            let kept = std::mem::take(&mut schema.fields)
+                .into_iter()
+                .filter(|f| !self.fields.contains(&f.field))
+                .collect();
+            *schema = schema.struct_like(kept);
             let mut moved = Map::new();
             for field in &schema.fields {
                 moved.insert(
@@ -452,28 +450,6 @@ impl<S: Side> HeaderFrom<S> {
             *object = moved;
         }
         Ok(headers)
-    }
-}
-
-/// What Kafka's `SchemaUtil.copySchemaBasics` keeps of a struct schema: name, version, doc and
-/// parameters (the copy is required and has no default, as in Kafka).
-fn copy_schema_basics(schema: &Schema) -> Schema {
-    Schema {
-        name: schema.name.clone(),
-        version: schema.version,
-        doc: schema.doc.clone(),
-        parameters: schema.parameters.clone(),
-        ..Schema::structure(Vec::new())
-    }
-}
-
-/// A struct field's value: absent is null, and null is the field's default when asked for (what
-/// Kafka's `Struct.get` does).
-fn field_value(object: &Map<String, Value>, field: &Field, with_default: bool) -> Value {
-    match object.get(&field.field) {
-        Some(value) if !value.is_null() => value.clone(),
-        _ if with_default => field.schema.default_value.clone().unwrap_or(Value::Null),
-        _ => Value::Null,
     }
 }
 
@@ -489,28 +465,11 @@ pub(crate) fn registered() -> Vec<BuiltIn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Built, DynTransformation};
-    use ferry_api::config::ConfigIssue;
+    use ferry_api::data::Field;
     use ferry_api::data::Payload;
     use serde_json::json;
 
-    fn build(
-        class: &str,
-        pairs: &[(&str, &str)],
-    ) -> Result<Box<dyn DynTransformation>, Vec<ConfigIssue>> {
-        let config = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let built_in = registered()
-            .into_iter()
-            .find(|b| b.is_called(class))
-            .unwrap();
-        match built_in.build(&config)? {
-            Built::Transformation(t) => Ok(t),
-            Built::Predicate(_) => unreachable!(),
-        }
-    }
+    use crate::test_built_in as build;
 
     fn bytes_header(name: &str, value: &str) -> ConnectHeader {
         ConnectHeader {

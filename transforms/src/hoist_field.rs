@@ -92,28 +92,10 @@ pub(crate) fn registered() -> Vec<BuiltIn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Built, DynTransformation};
-    use ferry_api::config::ConfigIssue;
     use ferry_api::data::SchemaType;
     use serde_json::json;
 
-    fn build(
-        class: &str,
-        pairs: &[(&str, &str)],
-    ) -> Result<Box<dyn DynTransformation>, Vec<ConfigIssue>> {
-        let config = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let built_in = registered()
-            .into_iter()
-            .find(|b| b.is_called(class))
-            .unwrap();
-        match built_in.build(&config)? {
-            Built::Transformation(t) => Ok(t),
-            Built::Predicate(_) => unreachable!(),
-        }
-    }
+    use crate::test_built_in as build;
 
     fn record(key: Option<Payload>, value: Option<Payload>) -> ConnectRecord {
         let mut record = ConnectRecord::new("t");

@@ -11,7 +11,7 @@ use ferry_api::ConnectError;
 use serde_json::{Map, Value};
 
 use crate::side::{class_of, Key, Side, Value as ValueSide};
-use crate::{json_type_name, structured, BuiltIn};
+use crate::{field_value, json_type_name, structured, BuiltIn};
 
 /// `InsertField`'s keys.
 #[derive(Deserialize, JsonSchema)]
@@ -254,26 +254,8 @@ impl<S: Side> InsertField<S> {
             fields.push(Field::new(spec.name.clone(), field_schema));
             values.insert(spec.name.clone(), value);
         }
-        // Kafka's SchemaUtil.copySchemaBasics: name, version, doc and parameters are kept; the
-        // new struct is required and has no default.
-        let updated = Schema {
-            name: schema.name.clone(),
-            version: schema.version,
-            doc: schema.doc.clone(),
-            parameters: schema.parameters.clone(),
-            ..Schema::structure(fields)
-        };
+        let updated = schema.struct_like(fields);
         Ok((updated, Value::Object(values)))
-    }
-}
-
-/// A struct field's value: absent is null, and null is the field's default when asked for (what
-/// Kafka's `Struct.get` does).
-fn field_value(object: &Map<String, Value>, field: &Field, with_default: bool) -> Value {
-    match object.get(&field.field) {
-        Some(value) if !value.is_null() => value.clone(),
-        _ if with_default => field.schema.default_value.clone().unwrap_or(Value::Null),
-        _ => Value::Null,
     }
 }
 
@@ -287,28 +269,10 @@ pub(crate) fn registered() -> Vec<BuiltIn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Built, DynTransformation};
-    use ferry_api::config::ConfigIssue;
     use ferry_api::data::{Payload, Structured};
     use serde_json::json;
 
-    fn build(
-        class: &str,
-        pairs: &[(&str, &str)],
-    ) -> Result<Box<dyn DynTransformation>, Vec<ConfigIssue>> {
-        let config = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let built_in = registered()
-            .into_iter()
-            .find(|b| b.is_called(class))
-            .unwrap();
-        match built_in.build(&config)? {
-            Built::Transformation(t) => Ok(t),
-            Built::Predicate(_) => unreachable!(),
-        }
-    }
+    use crate::test_built_in as build;
 
     const ALL: &[(&str, &str)] = &[
         ("topic.field", "topic_field!"),

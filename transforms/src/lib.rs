@@ -206,6 +206,44 @@ pub fn structured<'a>(
         .map_err(|why| ConnectError::data(format!("{transformation}: {why}")))
 }
 
+/// A struct field's value: absent is null, and null is the field's default when asked for (what
+/// Kafka's `Struct.get` does; `getWithoutDefault` without `with_default`).
+pub(crate) fn field_value(
+    object: &serde_json::Map<String, serde_json::Value>,
+    field: &ferry_api::data::Field,
+    with_default: bool,
+) -> serde_json::Value {
+    match object.get(&field.field) {
+        Some(value) if !value.is_null() => value.clone(),
+        _ if with_default => field
+            .schema
+            .default_value
+            .clone()
+            .unwrap_or(serde_json::Value::Null),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// A built-in transformation by class or alias, built from `pairs` (for the unit tests).
+#[cfg(test)]
+pub(crate) fn test_built_in(
+    class: &str,
+    pairs: &[(&str, &str)],
+) -> Result<Box<dyn DynTransformation>, Vec<ConfigIssue>> {
+    let config = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let built_in = built_ins()
+        .into_iter()
+        .find(|b| b.is_called(class))
+        .unwrap_or_else(|| panic!("no built-in {class}"));
+    match built_in.build(&config)? {
+        Built::Transformation(t) => Ok(t),
+        Built::Predicate(_) => panic!("{class} is a predicate"),
+    }
+}
+
 /// A JSON type's name for error messages.
 pub fn json_type_name(value: &serde_json::Value) -> &'static str {
     match value {

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 
-use ferry_api::data::{Field, Schema, SchemaType, Structured};
+use ferry_api::data::{Field, SchemaType, Structured};
 use ferry_api::schemars::JsonSchema;
 use ferry_api::serde::Deserialize;
 use ferry_api::transform::{ConnectRecord, Transformation};
@@ -121,7 +121,12 @@ impl<S> ReplaceField<S> {
             let mut replaced = Map::new();
             for (name, value) in std::mem::take(object) {
                 if self.kept(&name) {
-                    replaced.insert(self.renamed(&name).to_string(), value);
+                    // A field that keeps its name keeps its key: no new allocation.
+                    let key = match self.renames.get(&name) {
+                        Some(renamed) => renamed.clone(),
+                        None => name,
+                    };
+                    replaced.insert(key, value);
                 }
             }
             *object = replaced;
@@ -151,15 +156,7 @@ impl<S> ReplaceField<S> {
             replaced.insert(name.to_string(), value);
             fields.push(Field::new(name, field.schema.clone()));
         }
-        // Kafka copies the struct's name, version, doc and parameters, but not whether it is
-        // optional nor its default.
-        let updated = Schema {
-            name: schema.name.clone(),
-            version: schema.version,
-            doc: schema.doc.clone(),
-            parameters: schema.parameters.clone(),
-            ..Schema::structure(fields)
-        };
+        let updated = schema.struct_like(fields);
         data.value = Value::Object(replaced);
         data.schema = Some(updated);
         Ok(())
@@ -179,6 +176,7 @@ pub(crate) fn registered() -> Vec<BuiltIn> {
 mod tests {
     use super::*;
     use ferry_api::data::Payload;
+    use ferry_api::data::Schema;
     use ferry_api::ConfigMap;
     use serde_json::json;
 

@@ -1,13 +1,13 @@
 //! `ValueToKey`: replaces the key with fields of the value.
 
-use ferry_api::data::{Field, Payload, Schema, SchemaType, Structured};
+use ferry_api::data::{Payload, Schema, SchemaType, Structured};
 use ferry_api::schemars::JsonSchema;
 use ferry_api::serde::Deserialize;
 use ferry_api::transform::{ConnectRecord, Transformation};
 use ferry_api::ConnectError;
 use serde_json::{Map, Value};
 
-use crate::{json_type_name, BuiltIn};
+use crate::{field_value, json_type_name, BuiltIn};
 
 /// `ValueToKey`'s keys.
 #[derive(Deserialize, JsonSchema)]
@@ -127,16 +127,6 @@ fn not_an_object(found: &str, with_schema: bool) -> ConnectError {
     ))
 }
 
-/// A struct field's value: absent is null, and null is the field's default when asked for (what
-/// Kafka's `Struct.get` does).
-fn field_value(object: &Map<String, Value>, field: &Field, with_default: bool) -> Value {
-    match object.get(&field.field) {
-        Some(value) if !value.is_null() => value.clone(),
-        _ if with_default => field.schema.default_value.clone().unwrap_or(Value::Null),
-        _ => Value::Null,
-    }
-}
-
 pub(crate) fn registered() -> Vec<BuiltIn> {
     vec![BuiltIn::transformation::<ValueToKey>("ValueToKey")]
 }
@@ -144,19 +134,13 @@ pub(crate) fn registered() -> Vec<BuiltIn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Built, DynTransformation};
+    use crate::DynTransformation;
     use ferry_api::config::ConfigIssue;
+    use ferry_api::data::Field;
     use serde_json::json;
 
     fn build(pairs: &[(&str, &str)]) -> Result<Box<dyn DynTransformation>, Vec<ConfigIssue>> {
-        let config = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        match registered()[0].build(&config)? {
-            Built::Transformation(t) => Ok(t),
-            Built::Predicate(_) => unreachable!(),
-        }
+        crate::test_built_in("ValueToKey", pairs)
     }
 
     fn record(value: Option<Payload>) -> ConnectRecord {

@@ -80,13 +80,15 @@ impl Converter {
             Some(Payload::Structured(structured)) => match self {
                 Converter::ByteArray | Converter::String => Ok(structured.into_bytes()),
                 Converter::Json { schemas_enable } => {
-                    let text = if *schemas_enable {
-                        serde_json::json!({"schema": structured.schema, "payload": structured.value})
-                            .to_string()
+                    let written = if *schemas_enable {
+                        serde_json::to_vec(&serde_json::json!({
+                            "schema": structured.schema,
+                            "payload": structured.value,
+                        }))
                     } else {
-                        structured.value.to_string()
+                        serde_json::to_vec(&structured.value)
                     };
-                    Ok(Some(text.into_bytes()))
+                    Ok(Some(written.map_err(|e| format!("JsonConverter: {e}"))?))
                 }
             },
         }
