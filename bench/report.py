@@ -334,6 +334,24 @@ def main():
     w(table(["transformations", "throughput per round (msg/s)", "median (msg/s)",
              "ratio to none", "lost", "worker CPU s per 10k msgs (median)", "command"],
             rows) + "\n")
+    ab_path = os.path.join(os.path.dirname(os.path.abspath(args.results)), "ab.json")
+    if os.path.exists(ab_path):
+        with open(ab_path, encoding="utf-8") as f:
+            ab = json.load(f)
+        w("### Pass-through against an earlier revision (`bench/ab`)\n")
+        w(f"The pass-through case (binary messages, QoS 1, one task, no transformations) through "
+          f"this revision's worker ({ab['new']}) and {ab['old']}'s, alternating, one worker at a "
+          f"time, {len(ab['runs']) // 2} rounds each of {num(ab['messages'])} messages, measured "
+          f"{ab['date']} with `{ab['command']}` (not part of `bench/run`).\n")
+        rows = []
+        for side in ("old", "new"):
+            runs = [r for r in ab["runs"] if r["side"] == side]
+            rows.append([f"{ab[side]} ({side})", ", ".join(num(r["rate_per_s"]) for r in runs),
+                         f"**{num(ab['median_' + side])}**",
+                         f"**{pct(ab['median_new'], ab['median_old'])}**" if side == "new" else "",
+                         sum(r["lost"] for r in runs)])
+        w(table(["worker", "throughput per round (msg/s)", "median (msg/s)", "ratio to old",
+                 "lost"], rows) + "\n")
     w("### Latency against offered load (QoS 1, one task)\n")
     rows = []
     for rate in rates:
