@@ -329,7 +329,8 @@ async fn an_mqtt_source_chain_routes_inserts_and_filters_through_kill_9_losing_n
 }
 
 /// The MQTT sink with `ValueToKey` + `ExtractField$Key`: `cars/{key}/alerts` routes on a field
-/// of the value, for records produced without a key.
+/// of the value, for records produced without a key. One alert has no car: its key comes out
+/// null, the sink cannot route it, and the dead-letter topic gets it as it was read.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_mqtt_sink_chain_routes_each_alert_on_a_field_of_its_value() {
     let prefix = unique("alerts");
@@ -343,7 +344,19 @@ async fn an_mqtt_sink_chain_routes_each_alert_on_a_field_of_its_value() {
             })
         })
         .collect();
+    let mut records = records;
+    // Spaced as no serializer writes it: the dead letter must be these bytes, not a re-encoding.
+    let unroutable = r#"{ "n" : 99,  "note": "no car" }"#;
+    records.insert(
+        7,
+        Outgoing {
+            key: None,
+            value: unroutable.to_string(),
+            headers: Vec::new(),
+        },
+    );
     produce(&topic, records).await;
+    let dead_letters = unique("unroutable");
     let mut cars = Vec::new();
     for car in 0..4 {
         cars.push(Subscriber::start(&format!("{prefix}/cars/car-{car}/alerts"), false).await);
@@ -362,6 +375,8 @@ async fn an_mqtt_sink_chain_routes_each_alert_on_a_field_of_its_value() {
         "transforms.key.fields": "car",
         "transforms.extract.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
         "transforms.extract.field": "car",
+        "errors.tolerance": "all",
+        "errors.deadletterqueue.topic.name": dead_letters,
     }});
     let created = worker.call("POST", "/connectors", Some(&sink));
     assert_eq!(created.status, 201, "{}", created.body);
@@ -388,8 +403,14 @@ async fn an_mqtt_sink_chain_routes_each_alert_on_a_field_of_its_value() {
                     .sum()
             })
             .unwrap_or(0);
-        committed == 20
+        committed == 21
     });
+    let dead =
+        tokio::task::spawn_blocking(move || read_topic(&dead_letters, WAIT, |r| !r.is_empty()))
+            .await
+            .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].value.as_deref(), Some(unroutable.as_bytes()));
 }
 
 /// `examples/custom-transform`, built as a library and loaded from `plugin.path`.

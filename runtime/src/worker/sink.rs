@@ -335,6 +335,7 @@ fn run_loop<S: RecordSource, T: SinkTaskCalls>(
             let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
             format!("the transformation chain is invalid: {}", lines.join("; "))
         })?,
+        as_read: Vec::new(),
         skip_errors: keys.errors_tolerance == ErrorTolerance::All,
         log_errors: keys.errors_log_enable,
         log_messages: keys.errors_log_include_messages,
@@ -355,6 +356,9 @@ struct SinkRun<'a, S, T> {
     value_converter: Converter,
     header_converter: HeaderConverter,
     chain: TransformChain,
+    /// With a chain, the records of the current batch as they were read (for the dead-letter
+    /// topic); emptied by each `put`.
+    as_read: Vec<Consumed>,
     skip_errors: bool,
     /// `errors.log.enable` and `errors.log.include.messages`.
     log_errors: bool,
@@ -498,7 +502,11 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
     fn transform(&mut self, consumed: Consumed) -> Result<Result<SinkRecord, String>, String> {
         let outcome = self.transformed(&consumed);
         match outcome {
-            Ok(Some(record)) => Ok(Ok(record)),
+            Ok(Some(record)) => {
+                // The dead-letter topic gets a record as it was read, as in Kafka Connect.
+                self.as_read.push(consumed);
+                Ok(Ok(record))
+            }
             Ok(None) => {
                 TaskMetrics::add(&self.reporter.metrics.records_filtered, 1);
                 Ok(Err(consumed.topic))
@@ -599,7 +607,17 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
             }
         };
         TaskMetrics::add(&self.reporter.metrics.records_put, batch.len() as u64);
+        let as_read = std::mem::take(&mut self.as_read);
         for (position, reason) in &errant {
+            let read = as_read.iter().find(|c| {
+                c.topic == position.topic
+                    && c.partition == position.partition
+                    && c.offset == position.offset
+            });
+            if let Some(consumed) = read {
+                self.errant(&consumed.errant(), reason)?;
+                continue;
+            }
             let Some(record) = batch.iter().find(|r| &r.kafka_position() == position) else {
                 continue;
             };
