@@ -1,5 +1,5 @@
-//! The sink task loop: consumer group `connect-<name>` → converters → transformations → `put` → `pre_commit` →
-//! commit exactly the offsets the task returned.
+//! The sink task loop: consumer group `connect-<name>` → converters → transformations → `put`
+//! → `pre_commit` → commit exactly the offsets the task returned.
 //!
 //! Delivery guarantee: auto-commit is off; an offset is committed only when the task's
 //! `pre_commit` returned it, which a sink returns only once the external system acknowledged every

@@ -1,5 +1,5 @@
-//! The source task loop: `poll` → transformations → converters → idempotent producer (`acks=all`) → delivery
-//! report → `commit_record` → offsets.
+//! The source task loop: `poll` → transformations → converters → idempotent producer
+//! (`acks=all`) → delivery report → `commit_record` → offsets.
 //!
 //! Delivery guarantee: a record's upstream acknowledgement (`commit_record`) happens only after
 //! Kafka acknowledged the record, and its source offset becomes committable only then, and only
