@@ -42,6 +42,10 @@ enum Command {
         #[arg(required = true)]
         plugin_path: Vec<PathBuf>,
     },
+    /// Read a password on standard input and print its argon2id hash for rest.auth.users.file.
+    HashPassword,
+    /// Read a Bearer token on standard input and print its SHA-256 for rest.auth.users.file.
+    HashToken,
 }
 
 /// Logs to stderr; the level comes from RUST_LOG (default info) and can change at runtime
@@ -118,5 +122,39 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::HashPassword => {
+            let secret = read_secret();
+            if secret.is_empty() {
+                eprintln!("error: empty password on standard input");
+                return ExitCode::FAILURE;
+            }
+            match ferry_runtime::rest::auth::hash_password(&secret) {
+                Ok(hash) => {
+                    println!("{hash}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::HashToken => {
+            let secret = read_secret();
+            if secret.is_empty() {
+                eprintln!("error: empty token on standard input");
+                return ExitCode::FAILURE;
+            }
+            println!("{}", ferry_runtime::rest::auth::hash_token(&secret));
+            ExitCode::SUCCESS
+        }
     }
+}
+
+/// The first line of standard input, without its line ending: never an argument, which `ps`
+/// and the shell history would show.
+fn read_secret() -> String {
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    line.trim_end_matches(['\r', '\n']).to_string()
 }

@@ -80,6 +80,8 @@ pub struct Started {
     pub listener: tokio::net::TcpListener,
     /// Kafka's cluster id, for `GET /`.
     pub kafka_cluster_id: String,
+    /// The REST API's users, when authentication is on.
+    pub authenticator: Option<Arc<rest::auth::Authenticator>>,
 }
 
 /// Loads the config, plugins, listener and offsets store; `check` runs on the config first
@@ -93,6 +95,17 @@ pub async fn start(
         path: worker_config.to_path_buf(),
         message,
     })?;
+    let authenticator = match &config.rest_auth {
+        Some(auth) => Some(Arc::new(
+            rest::auth::Authenticator::load(&auth.users_file, auth.health_open).map_err(
+                |message| StartupError::Setting {
+                    path: worker_config.to_path_buf(),
+                    message: format!("rest.auth.users.file: {message}"),
+                },
+            )?,
+        )),
+        None => None,
+    };
     let plugins = load_plugins(&config);
     let address = config.worker_id();
     let listener = bind(&address, worker_config).await?;
@@ -110,6 +123,7 @@ pub async fn start(
         worker,
         listener,
         kafka_cluster_id,
+        authenticator,
     })
 }
 
@@ -174,14 +188,20 @@ pub async fn serve(
         worker,
         listener,
         kafka_cluster_id,
+        authenticator,
     } = started;
+    if authenticator.is_none() {
+        tracing::warn!("the REST API has no authentication: anyone who reaches it may create connectors (set rest.auth.users.file)");
+    }
     let state = Arc::new(RestState {
         herder: herder.clone(),
         kafka_cluster_id,
         log_levels,
+        authenticator,
     });
     tracing::info!(address = %worker.id(), "REST API listening");
-    axum::serve(listener, rest::router(state))
+    let app = rest::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(StartupError::Serve)?;

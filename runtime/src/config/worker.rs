@@ -49,6 +49,17 @@ pub struct WorkerConfig {
     pub client_overrides: BTreeMap<String, String>,
     /// Distributed mode: the cluster's group, and where it keeps configs and statuses.
     pub cluster: ClusterConfig,
+    /// REST authentication, when `rest.auth.users.file` is set.
+    pub rest_auth: Option<RestAuthConfig>,
+}
+
+/// `rest.auth.*`: who may call the REST API (see `rest::auth`).
+#[derive(Debug, Clone)]
+pub struct RestAuthConfig {
+    /// `rest.auth.users.file`: users with roles and argon2 password hashes, tokens as SHA-256.
+    pub users_file: PathBuf,
+    /// `rest.auth.health.open` (default true): `GET /health` needs no credential.
+    pub health_open: bool,
 }
 
 /// The settings only `ferry distributed` reads (Kafka Connect's names and defaults, except the
@@ -89,6 +100,8 @@ const KNOWN_KEYS: &[&str] = &[
     "session.timeout.ms",
     "heartbeat.interval.ms",
     "connector.call.timeout.ms",
+    "rest.auth.users.file",
+    "rest.auth.health.open",
 ];
 
 impl WorkerConfig {
@@ -192,6 +205,13 @@ impl WorkerConfig {
             producer_overrides,
             consumer_overrides,
             client_overrides,
+            rest_auth: match map.get("rest.auth.users.file") {
+                Some(file) => Some(RestAuthConfig {
+                    users_file: path(file),
+                    health_open: boolean(&map, "rest.auth.health.open", true)?,
+                }),
+                None => None,
+            },
             cluster: ClusterConfig {
                 group_id: map.get("group.id").map(|g| g.trim().to_string()),
                 config_storage_topic: text("config.storage.topic", "connect-configs"),

@@ -4,6 +4,7 @@
 //! Handlers only touch the herder's maps and queue commands; plugin code never runs on this
 //! runtime, so a hung connector cannot stall the API.
 
+pub mod auth;
 mod error;
 mod loggers;
 
@@ -34,6 +35,8 @@ pub struct RestState {
     pub kafka_cluster_id: String,
     /// Runtime log levels for `/admin/loggers`.
     pub log_levels: LogLevels,
+    /// Who may call, when `rest.auth.users.file` is set; `None` serves everyone.
+    pub authenticator: Option<Arc<auth::Authenticator>>,
 }
 
 type Shared = State<Arc<RestState>>;
@@ -41,7 +44,8 @@ type ApiResult = Result<Response, ApiError>;
 
 /// All routes.
 pub fn router(state: Arc<RestState>) -> Router {
-    Router::new()
+    let authenticator = state.authenticator.clone();
+    let routes = Router::new()
         .route("/", get(server_info))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -84,7 +88,14 @@ pub fn router(state: Arc<RestState>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state);
+    match authenticator {
+        Some(authenticator) => routes.layer(axum::middleware::from_fn_with_state(
+            authenticator,
+            auth::authenticate,
+        )),
+        None => routes,
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -99,7 +99,8 @@ impl WorkerSetup {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(response) = try_request(self.port, "GET", "/", None) {
-                if response.status == 200 {
+                // 401: serving, with authentication on.
+                if response.status == 200 || response.status == 401 {
                     return worker;
                 }
             }

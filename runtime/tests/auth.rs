@@ -1,0 +1,247 @@
+//! REST authentication and roles in a real worker: HTTP Basic against argon2 hashes and Bearer
+//! tokens, one check per role per endpoint class, 401s with `WWW-Authenticate`, and no
+//! credential in the log.
+
+mod support;
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use ferry_runtime::rest::auth::{hash_password, hash_token};
+use serde_json::{json, Value};
+use support::http::{try_request_with, Response};
+use support::unique;
+use support::worker::WorkerSetup;
+
+const USERS: &[(&str, &str, &str)] = &[
+    ("admin", "admin-secret", "admin"),
+    ("ops", "ops-secret", "operator"),
+    ("viewer", "viewer-secret", "viewer"),
+];
+const TOKEN: &str = "ferry-ci-token-5f1c";
+
+fn basic(user: &str) -> String {
+    let (_, password, _) = USERS.iter().find(|(u, _, _)| *u == user).unwrap();
+    format!("Basic {}", BASE64.encode(format!("{user}:{password}")))
+}
+
+struct Api {
+    port: u16,
+}
+
+impl Api {
+    fn call(&self, auth: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Response {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+        try_request_with(self.port, method, path, body, &headers)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    fn status(&self, auth: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> u16 {
+        let response = self.call(auth, method, path, body);
+        if response.status >= 400 {
+            // Every refusal is in Kafka Connect's error shape.
+            let error = response.json();
+            assert_eq!(error["error_code"], response.status, "{}", response.body);
+            assert!(error["message"].is_string(), "{}", response.body);
+        }
+        response.status
+    }
+}
+
+#[test]
+fn each_role_may_do_what_it_is_granted_and_nothing_more() {
+    let users_dir = tempfile::tempdir().unwrap();
+    let users_file = users_dir.path().join("users.yaml");
+    let mut yaml = String::from("users:\n");
+    for (user, password, role) in USERS {
+        let hash = hash_password(password).unwrap();
+        yaml.push_str(&format!(
+            "  {user}: {{role: {role}, password: \"{hash}\"}}\n"
+        ));
+    }
+    yaml.push_str(&format!(
+        "tokens:\n  ci: {{role: operator, sha256: \"{}\"}}\n",
+        hash_token(TOKEN)
+    ));
+    std::fs::write(&users_file, yaml).unwrap();
+
+    let setup = WorkerSetup::new(
+        &["sequence_connector"],
+        &format!("rest.auth.users.file: {}", users_file.display()),
+    );
+    let worker = setup.start();
+    let api = Api { port: worker.port };
+    let (admin, ops, viewer) = (basic("admin"), basic("ops"), basic("viewer"));
+    let bearer = format!("Bearer {TOKEN}");
+    let connector = json!({"name": "guarded", "config": {
+        "connector.class": "SequenceSource", "kafka.topic": unique("guarded"),
+        "rate.per.second": "5"}});
+
+    // Without or with wrong credentials: 401 with a challenge; the health probe stays open.
+    let anonymous = api.call(None, "GET", "/connectors", None);
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    assert!(anonymous
+        .header("www-authenticate")
+        .is_some_and(|h| h.contains("Basic")));
+    assert_eq!(anonymous.json()["error_code"], 401);
+    let wrong = format!("Basic {}", BASE64.encode("admin:not-the-password"));
+    assert_eq!(api.status(Some(&wrong), "GET", "/connectors", None), 401);
+    assert_eq!(
+        api.status(Some("Bearer nope"), "GET", "/connectors", None),
+        401
+    );
+    assert_eq!(
+        api.status(Some("Digest x"), "GET", "/connectors", None),
+        401
+    );
+    assert_eq!(api.status(None, "GET", "/health", None), 200);
+
+    // Viewer: reads and validates; everything else is 403.
+    assert_eq!(api.status(Some(&viewer), "GET", "/connectors", None), 200);
+    assert_eq!(
+        api.status(Some(&viewer), "GET", "/connector-plugins", None),
+        200
+    );
+    assert_eq!(
+        api.status(
+            Some(&viewer),
+            "PUT",
+            "/connector-plugins/SequenceSource/config/validate",
+            Some(&connector["config"]),
+        ),
+        200
+    );
+    assert_eq!(
+        api.status(Some(&viewer), "POST", "/connectors", Some(&connector)),
+        403
+    );
+
+    // Operator: not create; admin creates.
+    assert_eq!(
+        api.status(Some(&ops), "POST", "/connectors", Some(&connector)),
+        403
+    );
+    assert_eq!(
+        api.status(Some(&admin), "POST", "/connectors", Some(&connector)),
+        201
+    );
+    assert_eq!(
+        api.status(Some(&viewer), "GET", "/connectors/guarded/status", None),
+        200
+    );
+
+    // Lifecycle actions: operators (and tokens with the role) yes, viewers no.
+    assert_eq!(
+        api.status(Some(&viewer), "PUT", "/connectors/guarded/pause", None),
+        403
+    );
+    assert_eq!(
+        api.status(Some(&ops), "PUT", "/connectors/guarded/pause", None),
+        202
+    );
+    assert_eq!(
+        api.status(Some(&bearer), "PUT", "/connectors/guarded/resume", None),
+        202
+    );
+    assert_eq!(
+        api.status(Some(&viewer), "POST", "/connectors/guarded/restart", None),
+        403
+    );
+    let restarted = api.status(Some(&ops), "POST", "/connectors/guarded/restart", None);
+    assert!(
+        restarted == 204 || restarted == 202,
+        "restart answered {restarted}"
+    );
+    assert_eq!(
+        api.status(
+            Some(&ops),
+            "POST",
+            "/connectors/guarded/tasks/0/restart",
+            None
+        ),
+        204
+    );
+
+    // Config, offsets, loggers and delete: admin only.
+    let config = connector["config"].clone();
+    assert_eq!(
+        api.status(
+            Some(&ops),
+            "PUT",
+            "/connectors/guarded/config",
+            Some(&config)
+        ),
+        403
+    );
+    assert_eq!(
+        api.status(
+            Some(&admin),
+            "PUT",
+            "/connectors/guarded/config",
+            Some(&config)
+        ),
+        200
+    );
+    assert_eq!(
+        api.status(Some(&ops), "DELETE", "/connectors/guarded/offsets", None),
+        403
+    );
+    let level = json!({"level": "DEBUG"});
+    assert_eq!(
+        api.status(Some(&ops), "PUT", "/admin/loggers/ferry", Some(&level)),
+        403
+    );
+    assert_eq!(
+        api.status(Some(&viewer), "GET", "/admin/loggers", None),
+        200
+    );
+    assert_eq!(
+        api.status(Some(&ops), "DELETE", "/connectors/guarded", None),
+        403
+    );
+    assert_eq!(
+        api.status(Some(&admin), "DELETE", "/connectors/guarded", None),
+        204
+    );
+
+    // Failures are logged with the client, never with the credential.
+    std::thread::sleep(Duration::from_millis(200));
+    let log = worker.log();
+    assert!(
+        log.contains("REST authentication failed"),
+        "no failure logged"
+    );
+    for secret in [
+        "admin-secret",
+        "ops-secret",
+        "viewer-secret",
+        "not-the-password",
+        TOKEN,
+    ] {
+        assert!(!log.contains(secret), "the log holds {secret}");
+    }
+    assert!(!log.contains(&BASE64.encode("admin:not-the-password")));
+}
+
+#[test]
+fn a_users_file_with_a_plaintext_password_stops_the_worker_with_the_fix() {
+    let users_dir = tempfile::tempdir().unwrap();
+    let users_file = users_dir.path().join("users.yaml");
+    std::fs::write(
+        &users_file,
+        "users:\n  admin: {role: admin, password: admin-secret}\n",
+    )
+    .unwrap();
+    let setup = WorkerSetup::new(
+        &["sequence_connector"],
+        &format!("rest.auth.users.file: {}", users_file.display()),
+    );
+    let (code, log) = setup.start_expecting_failure();
+    assert_ne!(code, Some(0));
+    assert!(
+        log.contains("rest.auth.users.file") && log.contains("ferry hash-password"),
+        "{log}"
+    );
+    assert!(!log.contains("admin-secret"), "{log}");
+}
