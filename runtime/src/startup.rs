@@ -82,6 +82,8 @@ pub struct Started {
     pub kafka_cluster_id: String,
     /// The REST API's users, when authentication is on.
     pub authenticator: Option<Arc<rest::auth::Authenticator>>,
+    /// TLS of the REST listener, when it is `https://`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Loads the config, plugins, listener and offsets store; `check` runs on the config first
@@ -106,6 +108,17 @@ pub async fn start(
         )),
         None => None,
     };
+    let tls = match &config.https {
+        Some(https) => {
+            Some(
+                rest::tls::server_config(https).map_err(|message| StartupError::Setting {
+                    path: worker_config.to_path_buf(),
+                    message,
+                })?,
+            )
+        }
+        None => None,
+    };
     let plugins = load_plugins(&config);
     let address = config.worker_id();
     let listener = bind(&address, worker_config).await?;
@@ -124,6 +137,7 @@ pub async fn start(
         listener,
         kafka_cluster_id,
         authenticator,
+        tls,
     })
 }
 
@@ -189,6 +203,7 @@ pub async fn serve(
         listener,
         kafka_cluster_id,
         authenticator,
+        tls,
     } = started;
     if authenticator.is_none() {
         tracing::warn!("the REST API has no authentication: anyone who reaches it may create connectors (set rest.auth.users.file)");
@@ -201,10 +216,32 @@ pub async fn serve(
     });
     tracing::info!(address = %worker.id(), "REST API listening");
     let app = rest::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(StartupError::Serve)?;
+    match tls {
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(StartupError::Serve)?,
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            tokio::spawn({
+                let handle = handle.clone();
+                async move {
+                    shutdown_signal().await;
+                    handle.graceful_shutdown(Some(Duration::from_secs(5)));
+                }
+            });
+            let listener = listener.into_std().map_err(StartupError::Serve)?;
+            axum_server::from_tcp_rustls(
+                listener,
+                axum_server::tls_rustls::RustlsConfig::from_config(tls),
+            )
+            .map_err(StartupError::Serve)?
+            .handle(handle)
+            .serve(app)
+            .await
+            .map_err(StartupError::Serve)?
+        }
+    }
 
     tracing::info!("stopping connectors");
     let shutdown_timeout = worker.config.task_shutdown_graceful_timeout;

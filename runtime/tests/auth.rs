@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ferry_runtime::rest::auth::{hash_password, hash_token};
 use serde_json::{json, Value};
-use support::http::{try_request_with, Response};
+use support::http::{curl, try_request, try_request_with, Response};
 use support::unique;
 use support::worker::WorkerSetup;
 
@@ -244,4 +244,125 @@ fn a_users_file_with_a_plaintext_password_stops_the_worker_with_the_fix() {
         "{log}"
     );
     assert!(!log.contains("admin-secret"), "{log}");
+}
+
+/// The dev services' server certificate and key in one PEM file (Kafka's PEM keystore layout).
+fn keystore() -> std::path::PathBuf {
+    let ca = support::Services::from_env().tls_ca;
+    ca.with_file_name("server-keystore.pem")
+}
+
+#[test]
+fn https_serves_with_the_dev_ca_refuses_plain_http_and_can_require_client_certificates() {
+    let users_dir = tempfile::tempdir().unwrap();
+    let users_file = users_dir.path().join("users.yaml");
+    let hash = hash_password("admin-secret").unwrap();
+    std::fs::write(
+        &users_file,
+        format!("users:\n  admin: {{role: admin, password: \"{hash}\"}}\n"),
+    )
+    .unwrap();
+    let services = support::Services::from_env();
+
+    let mut setup = WorkerSetup::new(
+        &["sequence_connector"],
+        &format!(
+            "rest.auth.users.file: {}\nlisteners.https.ssl.keystore.location: {}\n",
+            users_file.display(),
+            keystore().display()
+        ),
+    );
+    setup.scheme = "https";
+    let worker = setup.start();
+    let (status, body) = curl(worker.port, "/connectors", &["-u", "admin:admin-secret"]);
+    assert_eq!((status, body.as_str()), (200, "[]"));
+    assert_eq!(curl(worker.port, "/connectors", &[]).0, 401);
+    // Plain HTTP to the HTTPS port gets no HTTP answer.
+    let plain = try_request(worker.port, "GET", "/", None);
+    assert!(
+        plain.map_or(true, |r| r.status == 0),
+        "plain HTTP was answered"
+    );
+    drop(worker);
+
+    // Required client certificates: none is refused at the handshake, the dev client's passes.
+    let mut strict = WorkerSetup::new(
+        &["sequence_connector"],
+        &format!(
+            "rest.auth.users.file: {}\nlisteners.https.ssl.keystore.location: {}\nlisteners.https.ssl.truststore.location: {}\nlisteners.https.ssl.client.auth: required\n",
+            users_file.display(),
+            keystore().display(),
+            services.tls_ca.display()
+        ),
+    );
+    strict.scheme = "https";
+    let client = [
+        "--cert",
+        services.tls_client_cert.to_str().unwrap(),
+        "--key",
+        services.tls_client_key.to_str().unwrap(),
+    ];
+    // The readiness probe has no client certificate: start, then probe with one.
+    let worker = strict.start_with_probe(&client);
+    let with_cert = curl(
+        worker.port,
+        "/connectors",
+        &[&["-u", "admin:admin-secret"][..], &client[..]].concat(),
+    );
+    assert_eq!(with_cert.0, 200, "{}", with_cert.1);
+    let without = curl(worker.port, "/connectors", &["-u", "admin:admin-secret"]);
+    assert_eq!(
+        without.0, 0,
+        "a connection without a client certificate was served"
+    );
+}
+
+/// examples/secure/: its users file and keystore on HTTPS (on a free port rather than its 8443,
+/// which a developer's worker may hold).
+#[test]
+fn the_secure_example_serves_https_with_its_users() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/secure/worker.yaml"
+    );
+    let text = std::fs::read_to_string(example).unwrap();
+    assert!(text.contains("listeners: https://127.0.0.1:8443"));
+    assert!(text.contains("server-keystore.pem") && text.contains("users.yaml"));
+    let users = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/secure/users.yaml");
+    let mut secure = WorkerSetup::new(
+        &["sequence_connector"],
+        &format!(
+            "rest.auth.users.file: {users}\nlisteners.https.ssl.keystore.location: {}\n",
+            keystore().display()
+        ),
+    );
+    secure.scheme = "https";
+    let worker = secure.start();
+    assert_eq!(
+        curl(worker.port, "/connectors", &["-u", "admin:admin-secret"]).0,
+        200
+    );
+    assert_eq!(
+        curl(worker.port, "/connectors", &["-u", "viewer:viewer-secret"]).0,
+        200
+    );
+    let refused = curl(
+        worker.port,
+        "/connectors/x/config",
+        &[
+            "-u",
+            "viewer:viewer-secret",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            "{}",
+        ],
+    );
+    assert_eq!(refused.0, 403, "{}", refused.1);
+    assert_eq!(
+        curl(worker.port, "/connectors", &["-u", "admin:wrong"]).0,
+        401
+    );
 }

@@ -51,6 +51,30 @@ pub struct WorkerConfig {
     pub cluster: ClusterConfig,
     /// REST authentication, when `rest.auth.users.file` is set.
     pub rest_auth: Option<RestAuthConfig>,
+    /// TLS of the REST listener, when it is `https://`.
+    pub https: Option<HttpsConfig>,
+}
+
+/// `listeners.https.ssl.*`: the HTTPS listener's PEM files and client certificates.
+#[derive(Debug, Clone)]
+pub struct HttpsConfig {
+    /// `listeners.https.ssl.keystore.location`: private key and certificate chain, PEM.
+    pub keystore: PathBuf,
+    /// `listeners.https.ssl.truststore.location`: CA certificates clients are checked against.
+    pub truststore: Option<PathBuf>,
+    /// `listeners.https.ssl.client.auth`.
+    pub client_auth: ClientAuth,
+}
+
+/// Kafka's `ssl.client.auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client certificate is asked for.
+    None,
+    /// One is asked for and checked when sent.
+    Requested,
+    /// A connection without a valid one is refused.
+    Required,
 }
 
 /// `rest.auth.*`: who may call the REST API (see `rest::auth`).
@@ -102,6 +126,11 @@ const KNOWN_KEYS: &[&str] = &[
     "connector.call.timeout.ms",
     "rest.auth.users.file",
     "rest.auth.health.open",
+    "listeners.https.ssl.keystore.location",
+    "listeners.https.ssl.keystore.type",
+    "listeners.https.ssl.truststore.location",
+    "listeners.https.ssl.truststore.type",
+    "listeners.https.ssl.client.auth",
 ];
 
 impl WorkerConfig {
@@ -176,15 +205,61 @@ impl WorkerConfig {
                 })?;
         let listeners: Vec<String> = list(&text("listeners", "http://127.0.0.1:8083"));
         for listener in &listeners {
-            if !listener.starts_with("http://") {
+            if !listener.starts_with("http://") && !listener.starts_with("https://") {
                 return Err(ConfigError::Invalid {
                     key: "listeners".into(),
                     message: format!(
-                        "`{listener}` is not an http:// URL, e.g. http://127.0.0.1:8083"
+                        "`{listener}` is not an http:// or https:// URL, e.g. http://127.0.0.1:8083"
                     ),
                 });
             }
         }
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            message,
+        };
+        for key in [
+            "listeners.https.ssl.keystore.type",
+            "listeners.https.ssl.truststore.type",
+        ] {
+            if let Some(kind) = map
+                .get(key)
+                .filter(|t| !t.trim().eq_ignore_ascii_case("PEM"))
+            {
+                return Err(invalid(key, format!("`{kind}` is not supported: only PEM files are; convert the store with openssl or keytool")));
+            }
+        }
+        let https = if listeners[0].starts_with("https://") {
+            let keystore = map.get("listeners.https.ssl.keystore.location").ok_or_else(|| {
+                invalid(
+                    "listeners.https.ssl.keystore.location",
+                    "an https:// listener needs a PEM file with its private key and certificate chain".into(),
+                )
+            })?;
+            let client_auth = match text("listeners.https.ssl.client.auth", "none").trim() {
+                "none" => ClientAuth::None,
+                "requested" => ClientAuth::Requested,
+                "required" => ClientAuth::Required,
+                other => {
+                    return Err(invalid(
+                        "listeners.https.ssl.client.auth",
+                        format!("must be none, requested or required, got `{other}`"),
+                    ))
+                }
+            };
+            Some(HttpsConfig {
+                keystore: path(keystore),
+                truststore: map
+                    .get("listeners.https.ssl.truststore.location")
+                    .map(|p| path(p)),
+                client_auth,
+            })
+        } else {
+            if let Some(key) = map.keys().find(|k| k.starts_with("listeners.https.")) {
+                return Err(invalid(key, "set for a listener that is not https://; remove it or make the listener https://".into()));
+            }
+            None
+        };
         Ok(WorkerConfig {
             bootstrap_servers,
             plugin_path: list(&text("plugin.path", ""))
@@ -205,6 +280,7 @@ impl WorkerConfig {
             producer_overrides,
             consumer_overrides,
             client_overrides,
+            https,
             rest_auth: match map.get("rest.auth.users.file") {
                 Some(file) => Some(RestAuthConfig {
                     users_file: path(file),
@@ -228,6 +304,7 @@ impl WorkerConfig {
     pub fn worker_id(&self) -> String {
         self.listeners[0]
             .trim_start_matches("http://")
+            .trim_start_matches("https://")
             .trim_end_matches('/')
             .to_string()
     }

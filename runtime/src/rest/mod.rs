@@ -7,6 +7,7 @@
 pub mod auth;
 mod error;
 mod loggers;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -109,3 +109,32 @@ fn dechunk(mut rest: &str) -> String {
     }
     body
 }
+
+/// The status of `GET https://127.0.0.1:<port>/` through curl, trusting the dev CA; `extra`
+/// adds curl arguments (credentials, a client certificate). 0 when no HTTP answer came.
+pub fn curl_status(port: u16, extra: &[&str]) -> u16 {
+    curl(port, "/", extra).0
+}
+
+/// `GET https://127.0.0.1:<port><path>` through curl: status and body (status 0 when the TLS
+/// handshake or the connection failed).
+pub fn curl(port: u16, path: &str, extra: &[&str]) -> (u16, String) {
+    let ca = super::Services::from_env().tls_ca;
+    let output = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-w",
+            "\n%{http_code}",
+            "--cacert",
+        ])
+        .arg(ca)
+        .args(extra)
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}

@@ -17,6 +17,8 @@ pub struct WorkerSetup {
     pub extra_config: String,
     /// `standalone` or `distributed`.
     pub mode: &'static str,
+    /// `http` or `https` (then `extra_config` names the keystore).
+    pub scheme: &'static str,
 }
 
 impl WorkerSetup {
@@ -29,6 +31,7 @@ impl WorkerSetup {
             offsets_topic: unique("offsets"),
             extra_config: extra_config.to_string(),
             mode: "standalone",
+            scheme: "http",
         }
     }
 
@@ -50,9 +53,10 @@ impl WorkerSetup {
     fn config_path(&self) -> PathBuf {
         let path = self.dir.path().join("worker.yaml");
         let yaml = format!(
-            "bootstrap.servers: {}\nplugin.path: {}\nlisteners: http://127.0.0.1:{}\noffset.storage.topic: {}\noffset.storage.partitions: 3\nstate.dir: {}\noffset.flush.interval.ms: 500\ntask.shutdown.graceful.timeout.ms: 5000\n{}\n",
+            "bootstrap.servers: {}\nplugin.path: {}\nlisteners: {}://127.0.0.1:{}\noffset.storage.topic: {}\noffset.storage.partitions: 3\nstate.dir: {}\noffset.flush.interval.ms: 500\ntask.shutdown.graceful.timeout.ms: 5000\n{}\n",
             Services::from_env().kafka_bootstrap,
             self.plugins.path().display(),
+            self.scheme,
             self.port,
             self.offsets_topic,
             self.dir.path().join("state").display(),
@@ -78,6 +82,12 @@ impl WorkerSetup {
 
     /// Starts a worker and waits until its REST API answers.
     pub fn start(&self) -> Worker {
+        self.start_with_probe(&[])
+    }
+
+    /// As [`WorkerSetup::start`], probing an HTTPS listener with these extra curl arguments
+    /// (a client certificate).
+    pub fn start_with_probe(&self, probe: &[&str]) -> Worker {
         let log = self
             .dir
             .path()
@@ -98,11 +108,14 @@ impl WorkerSetup {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(response) = try_request(self.port, "GET", "/", None) {
-                // 401: serving, with authentication on.
-                if response.status == 200 || response.status == 401 {
-                    return worker;
-                }
+            let status = if self.scheme == "https" {
+                super::http::curl_status(self.port, probe)
+            } else {
+                try_request(self.port, "GET", "/", None).map_or(0, |r| r.status)
+            };
+            // 401: serving, with authentication on.
+            if status == 200 || status == 401 {
+                return worker;
             }
             if let Ok(Some(status)) = worker.child.try_wait() {
                 panic!(
