@@ -90,9 +90,31 @@ pub struct Services {
     pub tls_client_key: PathBuf,
 }
 
+/// Writes every panic's message straight to the process's stderr as well. The test harness
+/// captures a test's output and loses it when the process aborts, which a second panic during
+/// unwinding (in a destructor) makes it do: the first message would be gone, and with it the
+/// reason the test failed.
+pub fn report_panics_uncaptured() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            use std::io::Write as _;
+            let thread = std::thread::current();
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "[uncaptured] thread '{}' {info}",
+                thread.name().unwrap_or("?")
+            );
+            previous(info);
+        }));
+    });
+}
+
 impl Services {
-    /// Reads the environment.
+    /// Reads the environment (and makes panics visible even if the test process aborts).
     pub fn from_env() -> Services {
+        report_panics_uncaptured();
         let var = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_string());
         let port = |name: &str, default: u16| {
             std::env::var(name)
