@@ -1189,30 +1189,34 @@ fn parse_transform_config<C: ConnectorConfig>(config_json: FfiSlice) -> crate::R
     })
 }
 
+/// Builds an instance from its config with `build`, boxed for the host; null on failure, with
+/// the error written to `out`. One body for transformations and predicates.
+fn boxed_instance<C: ConnectorConfig, T>(
+    config_json: FfiSlice,
+    out: *const FfiOutput,
+    build: fn(C) -> crate::Result<T>,
+) -> *mut c_void {
+    let mut instance = ptr::null_mut();
+    guarded(out, || {
+        let built = build(parse_transform_config::<C>(config_json)?)?;
+        instance = Box::into_raw(Box::new(built)) as *mut c_void;
+        Ok(())
+    });
+    instance
+}
+
 unsafe extern "C" fn transform_new<T: Transformation>(
     config_json: FfiSlice,
     out: *const FfiOutput,
 ) -> *mut c_void {
-    let mut instance = ptr::null_mut();
-    guarded(out, || {
-        let transformation = T::new(parse_transform_config::<T::Config>(config_json)?)?;
-        instance = Box::into_raw(Box::new(transformation)) as *mut c_void;
-        Ok(())
-    });
-    instance
+    boxed_instance::<T::Config, T>(config_json, out, T::new)
 }
 
 unsafe extern "C" fn predicate_new<P: Predicate>(
     config_json: FfiSlice,
     out: *const FfiOutput,
 ) -> *mut c_void {
-    let mut instance = ptr::null_mut();
-    guarded(out, || {
-        let predicate = P::new(parse_transform_config::<P::Config>(config_json)?)?;
-        instance = Box::into_raw(Box::new(predicate)) as *mut c_void;
-        Ok(())
-    });
-    instance
+    boxed_instance::<P::Config, P>(config_json, out, P::new)
 }
 
 fn record_from(record_json: FfiSlice) -> crate::Result<crate::transform::ConnectRecord> {

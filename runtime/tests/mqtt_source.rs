@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::mqtt::{numbers_of, publish_numbered};
 use support::unique;
-use support::worker::{read_topic, start_worker, Worker, WorkerSetup};
+use support::worker::{kill9_and_restart, read_topic, start_worker, Worker, WorkerSetup};
 
 const WAIT: Duration = Duration::from_secs(60);
 const PLUGINS: &[&str] = &["ferry_mqtt_source"];
@@ -120,24 +120,13 @@ async fn kill_9_twice_during_50000_messages_loses_nothing() {
             .await
         }
     });
-    let setup = std::sync::Arc::new(setup);
-    let mut worker = Some(worker);
-    for round in 1..=2 {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let victim = worker.take().unwrap();
-        tokio::task::spawn_blocking(move || victim.kill9())
-            .await
-            .unwrap();
-        println!("round {round}: worker killed with -9");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let restarted = tokio::task::spawn_blocking({
-            let setup = setup.clone();
-            move || setup.start()
-        })
-        .await
-        .unwrap();
-        worker = Some(restarted);
-    }
+    let worker = kill9_and_restart(
+        std::sync::Arc::new(setup),
+        worker,
+        2,
+        Duration::from_secs(3),
+    )
+    .await;
     let published = publisher.await.unwrap();
     let (distinct, total) = tokio::task::spawn_blocking({
         let (topic, run) = (topic.clone(), run.clone());

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use support::kafka::{produce, Outgoing};
 use support::mqtt::{publish_numbered_as, Subscriber};
 use support::unique;
-use support::worker::{read_topic, start_worker, TopicRecord, Worker};
+use support::worker::{kill9_and_restart, read_topic, start_worker, TopicRecord, Worker};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -237,25 +237,14 @@ async fn an_mqtt_source_chain_routes_inserts_and_filters_through_kill_9_losing_n
             .await
         }
     });
-    let setup = std::sync::Arc::new(setup);
-    let mut worker = Some(worker);
-    for round in 1..=2 {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let victim = worker.take().unwrap();
-        tokio::task::spawn_blocking(move || victim.kill9())
-            .await
-            .unwrap();
-        println!("round {round}: worker killed with -9");
-        let restarted = tokio::task::spawn_blocking({
-            let setup = setup.clone();
-            move || setup.start()
-        })
-        .await
-        .unwrap();
-        worker = Some(restarted);
-    }
+    let worker = kill9_and_restart(
+        std::sync::Arc::new(setup),
+        worker,
+        2,
+        Duration::from_millis(1500),
+    )
+    .await;
     let published = publisher.await.unwrap();
-    let worker = worker.unwrap();
     let cars: BTreeSet<u64> = (0..published).filter(|n| !is_truck(*n)).collect();
 
     let fleet = format!("{base}-fleet");

@@ -133,6 +133,29 @@ impl WorkerSetup {
     }
 }
 
+/// From async tests: `rounds` times, waits `every`, kills the worker with -9, waits a second
+/// and starts it again from the same setup; returns the last worker.
+pub async fn kill9_and_restart(
+    setup: std::sync::Arc<WorkerSetup>,
+    mut worker: Worker,
+    rounds: u32,
+    every: Duration,
+) -> Worker {
+    for round in 1..=rounds {
+        tokio::time::sleep(every).await;
+        tokio::task::spawn_blocking(move || worker.kill9())
+            .await
+            .unwrap();
+        println!("round {round}: worker killed with -9");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let setup = setup.clone();
+        worker = tokio::task::spawn_blocking(move || setup.start())
+            .await
+            .unwrap();
+    }
+    worker
+}
+
 /// From async tests: a fresh setup and its started worker (the start blocks, so off the runtime).
 pub async fn start_worker(
     libraries: &'static [&'static str],
