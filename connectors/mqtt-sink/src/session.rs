@@ -180,11 +180,8 @@ pub async fn drive(mut events: EventLoop, shared: Arc<Shared>, settings: DriverS
             break;
         }
         match error {
-            PollError::Refused(message) => {
-                let mut state = shared.lock();
-                shared.fail(&mut state, ConnectError::fatal(message));
-                break;
-            }
+            // Already recorded as the task's fatal error by `on_event`.
+            PollError::Refused(_) => break,
             PollError::UnknownPubRel(pkid) => {
                 tracing::warn!(
                     server = %settings.server,
@@ -282,6 +279,14 @@ fn on_event(
                 }
             }
             state.outbox.disconnected();
+            // A refusal is recorded in the same critical section that counts the attempt:
+            // the start waits for `attempts > 0` and must then see the reason, not a broker
+            // that merely looks unreachable.
+            if let PollError::Refused(message) = &error {
+                if !shared.stopping() {
+                    shared.fail(&mut state, ConnectError::fatal(message.clone()));
+                }
+            }
             state.attempts += 1;
             Step::Failed(error)
         }
