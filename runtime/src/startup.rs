@@ -76,14 +76,24 @@ pub enum StartupError {
 pub struct Started {
     /// The worker, ready to run connectors.
     pub worker: Arc<Worker>,
-    /// The bound REST listener.
-    pub listener: tokio::net::TcpListener,
+    /// The bound REST listeners (`listeners`, then `admin.listeners`).
+    pub listeners: Vec<BoundListener>,
     /// Kafka's cluster id, for `GET /`.
     pub kafka_cluster_id: String,
     /// The REST API's users, when authentication is on.
     pub authenticator: Option<Arc<rest::auth::Authenticator>>,
-    /// TLS of the REST listener, when it is `https://`.
+}
+
+/// One bound REST listener and what it serves.
+pub struct BoundListener {
+    /// The URL from the worker config.
+    pub url: String,
+    /// The socket.
+    pub socket: tokio::net::TcpListener,
+    /// TLS, for an `https://` URL.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The API, `/admin/*`, or both.
+    pub scope: rest::Scope,
 }
 
 /// Loads the config, plugins, listener and offsets store; `check` runs on the config first
@@ -108,20 +118,71 @@ pub async fn start(
         )),
         None => None,
     };
-    let tls = match &config.https {
-        Some(https) => {
-            Some(
-                rest::tls::server_config(https).map_err(|message| StartupError::Setting {
-                    path: worker_config.to_path_buf(),
-                    message,
-                })?,
-            )
-        }
-        None => None,
+    let setting = |message: String| StartupError::Setting {
+        path: worker_config.to_path_buf(),
+        message,
     };
+    let tls = |https: &Option<crate::config::HttpsConfig>| {
+        https
+            .as_ref()
+            .map(rest::tls::server_config)
+            .transpose()
+            .map_err(setting)
+    };
+    let (main_tls, admin_tls) = (tls(&config.https)?, tls(&config.admin_https)?);
+    if let Some(authenticator) = &authenticator {
+        let asks_for_certificates = |https: &Option<crate::config::HttpsConfig>| {
+            https
+                .as_ref()
+                .is_some_and(|h| h.client_auth != crate::config::ClientAuth::None)
+        };
+        if authenticator.uses_certificates()
+            && !asks_for_certificates(&config.https)
+            && !asks_for_certificates(&config.admin_https)
+        {
+            return Err(setting("rest.auth.users.file lists certificates, but no https:// listener asks for client certificates: set listeners.https.ssl.client.auth to requested or required".into()));
+        }
+    }
     let plugins = load_plugins(&config);
     let address = config.worker_id();
-    let listener = bind(&address, worker_config).await?;
+    let mut listeners = Vec::new();
+    let admin_on_main = config.admin_listeners.is_none();
+    let planned = config
+        .listeners
+        .iter()
+        .map(|url| {
+            (
+                url,
+                &main_tls,
+                rest::Scope {
+                    api: true,
+                    admin: admin_on_main,
+                },
+            )
+        })
+        .chain(config.admin_listeners.iter().flatten().map(|url| {
+            (
+                url,
+                &admin_tls,
+                rest::Scope {
+                    api: false,
+                    admin: true,
+                },
+            )
+        }));
+    for (url, tls, scope) in planned {
+        let tls = if url.starts_with("https://") {
+            tls.clone()
+        } else {
+            None
+        };
+        listeners.push(BoundListener {
+            url: url.clone(),
+            socket: bind(&crate::config::listener_address(url), worker_config).await?,
+            tls,
+            scope,
+        });
+    }
     let kafka_cluster_id = kafka_cluster_id(&config).await?;
     let offsets = OffsetStore::open(&config).await?;
     let worker = Arc::new(Worker {
@@ -134,10 +195,9 @@ pub async fn start(
     });
     Ok(Started {
         worker,
-        listener,
+        listeners,
         kafka_cluster_id,
         authenticator,
-        tls,
     })
 }
 
@@ -200,10 +260,9 @@ pub async fn serve(
 ) -> Result<(), StartupError> {
     let Started {
         worker,
-        listener,
+        listeners,
         kafka_cluster_id,
         authenticator,
-        tls,
     } = started;
     if authenticator.is_none() {
         tracing::warn!("the REST API has no authentication: anyone who reaches it may create connectors (set rest.auth.users.file)");
@@ -214,32 +273,44 @@ pub async fn serve(
         log_levels,
         authenticator,
     });
-    tracing::info!(address = %worker.id(), "REST API listening");
-    let app = rest::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    match tls {
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(StartupError::Serve)?,
-        Some(tls) => {
-            let handle = axum_server::Handle::new();
-            tokio::spawn({
-                let handle = handle.clone();
-                async move {
-                    shutdown_signal().await;
-                    handle.graceful_shutdown(Some(Duration::from_secs(5)));
-                }
-            });
-            let listener = listener.into_std().map_err(StartupError::Serve)?;
-            axum_server::from_tcp_rustls(
-                listener,
-                axum_server::tls_rustls::RustlsConfig::from_config(tls),
-            )
+    let mut servers = tokio::task::JoinSet::new();
+    let mut handles = Vec::new();
+    for listener in listeners {
+        let handle = axum_server::Handle::new();
+        handles.push(handle.clone());
+        let app = rest::router(state.clone(), listener.scope)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let socket = listener.socket.into_std().map_err(StartupError::Serve)?;
+        let mut server = axum_server::from_tcp(socket)
             .map_err(StartupError::Serve)?
-            .handle(handle)
-            .serve(app)
-            .await
-            .map_err(StartupError::Serve)?
+            .handle(handle);
+        // A client that sends its headers slower than this is cut off (slowloris).
+        server
+            .http_builder()
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(REQUEST_HEADER_TIMEOUT);
+        tracing::info!(url = %listener.url, api = listener.scope.api, admin = listener.scope.admin, "REST API listening");
+        match listener.tls {
+            None => servers.spawn(async move { server.serve(app).await }),
+            Some(tls) => servers.spawn(async move {
+                server
+                    .acceptor(rest::tls::ClientIdentityAcceptor::new(tls))
+                    .serve(app)
+                    .await
+            }),
+        };
+    }
+    tokio::select! {
+        _ = shutdown_signal() => {
+            for handle in &handles {
+                handle.graceful_shutdown(Some(Duration::from_secs(5)));
+            }
+            while servers.join_next().await.is_some() {}
+        }
+        Some(ended) = servers.join_next() => {
+            // A listener only ends on its own when it fails.
+            ended?.map_err(StartupError::Serve)?;
         }
     }
 
@@ -256,6 +327,9 @@ pub async fn serve(
     tracing::info!("worker stopped");
     Ok(())
 }
+
+/// How long a client may take to send a request's headers.
+const REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn shutdown_signal() {
     let terminate = async {

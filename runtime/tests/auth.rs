@@ -12,7 +12,7 @@ use ferry_runtime::rest::auth::{hash_password, hash_token};
 use serde_json::{json, Value};
 use support::http::{curl, try_request, try_request_with, Response};
 use support::unique;
-use support::worker::WorkerSetup;
+use support::worker::{free_port, WorkerSetup};
 
 const USERS: &[(&str, &str, &str)] = &[
     ("admin", "admin-secret", "admin"),
@@ -364,5 +364,161 @@ fn the_secure_example_serves_https_with_its_users() {
     assert_eq!(
         curl(worker.port, "/connectors", &["-u", "admin:wrong"]).0,
         401
+    );
+}
+
+/// curl arguments for a JSON request with a body.
+fn json_body<'a>(method: &'a str, body: &'a str) -> [&'a str; 6] {
+    [
+        "-X",
+        method,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        body,
+    ]
+}
+
+#[test]
+fn a_client_certificate_is_an_identity_and_a_grant_can_be_limited_to_connectors() {
+    let services = support::Services::from_env();
+    let users_dir = tempfile::tempdir().unwrap();
+    let users_file = users_dir.path().join("users.yaml");
+    let hash = hash_password("admin-secret").unwrap();
+    // The dev client certificate's subject is CN=ferry-client.
+    std::fs::write(
+        &users_file,
+        format!(
+            "users:\n  admin: {{role: admin, password: \"{hash}\"}}\ncertificates:\n  ferry-client: {{role: admin, connectors: [\"cars-*\"]}}\n"
+        ),
+    )
+    .unwrap();
+    let tls = format!(
+        "rest.auth.users.file: {}\nlisteners.https.ssl.keystore.location: {}\nlisteners.https.ssl.truststore.location: {}\n",
+        users_file.display(),
+        keystore().display(),
+        services.tls_ca.display()
+    );
+
+    // Certificates in the users file need a listener that asks for them.
+    let mut without_client_auth = WorkerSetup::new(&["sequence_connector"], &tls);
+    without_client_auth.scheme = "https";
+    let (code, log) = without_client_auth.start_expecting_failure();
+    assert_ne!(code, Some(0));
+    assert!(
+        log.contains("listeners.https.ssl.client.auth"),
+        "the refusal does not name the key to set:\n{log}"
+    );
+
+    let mut setup = WorkerSetup::new(
+        &["sequence_connector"],
+        &format!("{tls}listeners.https.ssl.client.auth: requested\n"),
+    );
+    setup.scheme = "https";
+    let worker = setup.start();
+    let admin = ["-u", "admin:admin-secret"];
+    let certificate = [
+        "--cert",
+        services.tls_client_cert.to_str().unwrap(),
+        "--key",
+        services.tls_client_key.to_str().unwrap(),
+    ];
+    let as_admin =
+        |path: &str, extra: &[&str]| curl(worker.port, path, &[&admin[..], extra].concat());
+    let as_certificate =
+        |path: &str, extra: &[&str]| curl(worker.port, path, &[&certificate[..], extra].concat());
+    let connector = |name: &str| {
+        json!({"name": name, "config": {"connector.class": "SequenceSource",
+            "kafka.topic": unique(name), "rate.per.second": "1"}})
+        .to_string()
+    };
+    let orders = connector("orders");
+    let created = as_admin("/connectors", &json_body("POST", &orders));
+    assert_eq!(created.0, 201, "{}", created.1);
+
+    // No credential and no certificate: 401, as before.
+    assert_eq!(curl(worker.port, "/connectors", &[]).0, 401);
+    // The certificate alone is an identity; its grant reaches only cars-*.
+    let cars = connector("cars-eu");
+    let created = as_certificate("/connectors", &json_body("POST", &cars));
+    assert_eq!(created.0, 201, "{}", created.1);
+    let outside = as_certificate("/connectors", &json_body("POST", &connector("orders-2")));
+    assert_eq!(outside.0, 403, "{}", outside.1);
+    assert!(outside.1.contains("cars-*"), "{}", outside.1);
+    let listed = as_certificate("/connectors", &[]);
+    assert_eq!((listed.0, listed.1.as_str()), (200, r#"["cars-eu"]"#));
+    let expanded: Value =
+        serde_json::from_str(&as_certificate("/connectors?expand=status", &[]).1).unwrap();
+    assert_eq!(expanded.as_object().unwrap().len(), 1, "{expanded}");
+    assert_eq!(as_certificate("/connectors/orders/status", &[]).0, 403);
+    assert_eq!(
+        as_certificate("/connectors/orders", &["-X", "DELETE"]).0,
+        403
+    );
+    assert_eq!(
+        as_certificate("/connectors/cars-eu/pause", &["-X", "PUT"]).0,
+        202
+    );
+    // Worker-wide reads stay open to it; worker-wide changes do not.
+    assert_eq!(as_certificate("/connector-plugins", &[]).0, 200);
+    let loggers = as_certificate(
+        "/admin/loggers/ferry",
+        &json_body("PUT", r#"{"level": "DEBUG"}"#),
+    );
+    assert_eq!(loggers.0, 403, "{}", loggers.1);
+    // An Authorization header decides over the certificate.
+    let both = curl(
+        worker.port,
+        "/connectors",
+        &[&admin[..], &certificate[..]].concat(),
+    );
+    assert_eq!((both.0, both.1.as_str()), (200, r#"["cars-eu","orders"]"#));
+    let logged = worker.log();
+    assert!(logged.contains("CN=ferry-client"), "{logged}");
+}
+
+#[test]
+fn every_listener_is_served_and_admin_listeners_move_or_turn_off_the_admin_endpoints() {
+    let (admin_port, second_port) = (free_port(), free_port());
+    let mut setup = WorkerSetup::new(
+        &["sequence_connector"],
+        &format!("admin.listeners: http://127.0.0.1:{admin_port}\n"),
+    );
+    setup.more_listeners = vec![format!("http://127.0.0.1:{second_port}")];
+    let worker = setup.start();
+    let status = |port: u16, path: &str| {
+        let response = try_request(port, "GET", path, None)
+            .unwrap_or_else(|e| panic!("GET {path} on port {port}: {e}"));
+        if response.status == 404 {
+            assert_eq!(response.json()["error_code"], 404, "{}", response.body);
+        }
+        response.status
+    };
+    for port in [worker.port, second_port] {
+        assert_eq!(status(port, "/connectors"), 200, "port {port}");
+        assert_eq!(status(port, "/admin/loggers"), 404, "port {port}");
+    }
+    assert_eq!(status(admin_port, "/admin/loggers"), 200);
+    assert_eq!(status(admin_port, "/connectors"), 404);
+    drop(worker);
+
+    // Empty: no admin endpoints anywhere; unset: on the main listeners.
+    let worker = WorkerSetup::new(&["sequence_connector"], "admin.listeners: \"\"\n").start();
+    assert_eq!(status(worker.port, "/admin/loggers"), 404);
+    assert_eq!(status(worker.port, "/connectors"), 200);
+    drop(worker);
+    let worker = WorkerSetup::new(&["sequence_connector"], "").start();
+    assert_eq!(status(worker.port, "/admin/loggers"), 200);
+
+    // TLS keys for an admin listener that is not https:// are refused, naming the key.
+    let (code, log) = WorkerSetup::new(
+        &["sequence_connector"],
+        &format!("admin.listeners: http://127.0.0.1:{admin_port}\nadmin.listeners.https.ssl.keystore.location: /nowhere.pem\n"),
+    )
+    .start_expecting_failure();
+    assert_ne!(code, Some(0));
+    assert!(
+        log.contains("admin.listeners.https.ssl.keystore.location"),
+        "{log}"
     );
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 pub use connector::ConnectorKeys;
 pub use providers::{resolve_config, resolve_providers, with_references};
-pub use worker::{ClientAuth, ClusterConfig, HttpsConfig, RestAuthConfig, WorkerConfig};
+pub use worker::{
+    listener_address, ClientAuth, ClusterConfig, HttpsConfig, RestAuthConfig, WorkerConfig,
+};
 
 /// A config map from pairs, for unit tests.
 #[cfg(test)]

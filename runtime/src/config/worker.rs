@@ -18,8 +18,11 @@ pub struct WorkerConfig {
     pub bootstrap_servers: String,
     /// Directories scanned for connector libraries.
     pub plugin_path: Vec<PathBuf>,
-    /// REST listeners; the first is served and advertised.
+    /// REST listeners, every one served; the first is advertised (the worker id).
     pub listeners: Vec<String>,
+    /// `admin.listeners`: `None` serves `/admin/*` on `listeners`, empty turns it off, otherwise
+    /// only these serve it (and nothing else).
+    pub admin_listeners: Option<Vec<String>>,
     /// Compacted topic holding source offsets.
     pub offset_storage_topic: String,
     /// Partitions when the worker creates the offsets topic.
@@ -51,8 +54,10 @@ pub struct WorkerConfig {
     pub cluster: ClusterConfig,
     /// REST authentication, when `rest.auth.users.file` is set.
     pub rest_auth: Option<RestAuthConfig>,
-    /// TLS of the REST listener, when it is `https://`.
+    /// TLS of the `https://` entries of `listeners`.
     pub https: Option<HttpsConfig>,
+    /// TLS of the `https://` entries of `admin.listeners`.
+    pub admin_https: Option<HttpsConfig>,
 }
 
 /// `listeners.https.ssl.*`: the HTTPS listener's PEM files and client certificates.
@@ -131,6 +136,12 @@ const KNOWN_KEYS: &[&str] = &[
     "listeners.https.ssl.truststore.location",
     "listeners.https.ssl.truststore.type",
     "listeners.https.ssl.client.auth",
+    "admin.listeners",
+    "admin.listeners.https.ssl.keystore.location",
+    "admin.listeners.https.ssl.keystore.type",
+    "admin.listeners.https.ssl.truststore.location",
+    "admin.listeners.https.ssl.truststore.type",
+    "admin.listeners.https.ssl.client.auth",
 ];
 
 impl WorkerConfig {
@@ -203,63 +214,29 @@ impl WorkerConfig {
                     key: "bootstrap.servers".into(),
                     message: "missing; set it to your Kafka brokers, e.g. 127.0.0.1:9092".into(),
                 })?;
-        let listeners: Vec<String> = list(&text("listeners", "http://127.0.0.1:8083"));
-        for listener in &listeners {
-            if !listener.starts_with("http://") && !listener.starts_with("https://") {
-                return Err(ConfigError::Invalid {
-                    key: "listeners".into(),
-                    message: format!(
-                        "`{listener}` is not an http:// or https:// URL, e.g. http://127.0.0.1:8083"
-                    ),
-                });
-            }
-        }
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             key: key.to_string(),
             message,
         };
-        for key in [
-            "listeners.https.ssl.keystore.type",
-            "listeners.https.ssl.truststore.type",
-        ] {
-            if let Some(kind) = map
-                .get(key)
-                .filter(|t| !t.trim().eq_ignore_ascii_case("PEM"))
-            {
-                return Err(invalid(key, format!("`{kind}` is not supported: only PEM files are; convert the store with openssl or keytool")));
-            }
+        let listeners = listener_urls("listeners", &text("listeners", "http://127.0.0.1:8083"))?;
+        if listeners.is_empty() {
+            return Err(invalid(
+                "listeners",
+                "empty: the worker needs a REST listener, e.g. http://127.0.0.1:8083".into(),
+            ));
         }
-        let https = if listeners[0].starts_with("https://") {
-            let keystore = map.get("listeners.https.ssl.keystore.location").ok_or_else(|| {
-                invalid(
-                    "listeners.https.ssl.keystore.location",
-                    "an https:// listener needs a PEM file with its private key and certificate chain".into(),
-                )
-            })?;
-            let client_auth = match text("listeners.https.ssl.client.auth", "none").trim() {
-                "none" => ClientAuth::None,
-                "requested" => ClientAuth::Requested,
-                "required" => ClientAuth::Required,
-                other => {
-                    return Err(invalid(
-                        "listeners.https.ssl.client.auth",
-                        format!("must be none, requested or required, got `{other}`"),
-                    ))
-                }
-            };
-            Some(HttpsConfig {
-                keystore: path(keystore),
-                truststore: map
-                    .get("listeners.https.ssl.truststore.location")
-                    .map(|p| path(p)),
-                client_auth,
-            })
-        } else {
-            if let Some(key) = map.keys().find(|k| k.starts_with("listeners.https.")) {
-                return Err(invalid(key, "set for a listener that is not https://; remove it or make the listener https://".into()));
-            }
-            None
+        let admin_listeners = match map.get("admin.listeners") {
+            Some(urls) => Some(listener_urls("admin.listeners", urls)?),
+            None => None,
         };
+        let https = https_config(&map, "listeners.https.ssl.", &listeners, &path)?;
+        // As in Kafka Connect, admin listeners have their own TLS keys.
+        let admin_https = https_config(
+            &map,
+            "admin.listeners.https.ssl.",
+            admin_listeners.as_deref().unwrap_or_default(),
+            &path,
+        )?;
         Ok(WorkerConfig {
             bootstrap_servers,
             plugin_path: list(&text("plugin.path", ""))
@@ -281,6 +258,8 @@ impl WorkerConfig {
             consumer_overrides,
             client_overrides,
             https,
+            admin_listeners,
+            admin_https,
             rest_auth: match map.get("rest.auth.users.file") {
                 Some(file) => Some(RestAuthConfig {
                     users_file: path(file),
@@ -302,11 +281,7 @@ impl WorkerConfig {
 
     /// The advertised `host:port` of the REST listener: the worker id in statuses.
     pub fn worker_id(&self) -> String {
-        self.listeners[0]
-            .trim_start_matches("http://")
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_string()
+        listener_address(&self.listeners[0])
     }
 
     /// librdkafka settings common to every client: brokers, then `kafka.*` overrides.
@@ -341,6 +316,86 @@ fn scalar_or_list(key: &str, value: serde_yaml::Value) -> Result<String, ConfigE
         key: key.to_string(),
         message: "expected a string, number, boolean or a list of them".into(),
     })
+}
+
+/// The `host:port` a listener URL binds.
+pub fn listener_address(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// A listener list: each entry an `http://` or `https://` URL.
+fn listener_urls(key: &str, text: &str) -> Result<Vec<String>, ConfigError> {
+    let urls = list(text);
+    for url in &urls {
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            return Err(ConfigError::Invalid {
+                key: key.into(),
+                message: format!(
+                    "`{url}` is not an http:// or https:// URL, e.g. http://127.0.0.1:8083"
+                ),
+            });
+        }
+    }
+    Ok(urls)
+}
+
+/// The `<prefix>*` TLS keys (PEM) of the https:// entries of `urls`; `None` without one, and
+/// an error for keys set with no https:// listener to take them.
+fn https_config(
+    map: &BTreeMap<String, String>,
+    prefix: &str,
+    urls: &[String],
+    path: &dyn Fn(&str) -> PathBuf,
+) -> Result<Option<HttpsConfig>, ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        key: key.to_string(),
+        message,
+    };
+    let key = |name: &str| format!("{prefix}{name}");
+    for name in ["keystore.type", "truststore.type"] {
+        if let Some(kind) = map
+            .get(&key(name))
+            .filter(|t| !t.trim().eq_ignore_ascii_case("PEM"))
+        {
+            return Err(invalid(&key(name), format!("`{kind}` is not supported: only PEM files are; convert the store with openssl or keytool")));
+        }
+    }
+    if !urls.iter().any(|u| u.starts_with("https://")) {
+        if let Some(set) = map.keys().find(|k| k.starts_with(prefix)) {
+            return Err(invalid(set, "set for listeners none of which is https://; remove it or make a listener https://".into()));
+        }
+        return Ok(None);
+    }
+    let keystore = map.get(&key("keystore.location")).ok_or_else(|| {
+        invalid(
+            &key("keystore.location"),
+            "an https:// listener needs a PEM file with its private key and certificate chain"
+                .into(),
+        )
+    })?;
+    let client_auth = match map
+        .get(&key("client.auth"))
+        .map(|v| v.trim())
+        .unwrap_or("none")
+    {
+        "none" => ClientAuth::None,
+        "requested" => ClientAuth::Requested,
+        "required" => ClientAuth::Required,
+        other => {
+            return Err(invalid(
+                &key("client.auth"),
+                format!("must be none, requested or required, got `{other}`"),
+            ))
+        }
+    };
+    Ok(Some(HttpsConfig {
+        keystore: path(keystore),
+        truststore: map.get(&key("truststore.location")).map(|p| path(p)),
+        client_auth,
+    }))
 }
 
 fn list(text: &str) -> Vec<String> {
@@ -394,6 +449,38 @@ mod tests {
         assert_eq!(config.offset_storage_topic, "connect-offsets");
         assert_eq!(config.producer_overrides["linger.ms"], "5");
         assert!(config.task_restart_enabled);
+    }
+
+    #[test]
+    fn listeners_and_admin_listeners() {
+        let parse = |yaml: &str| {
+            WorkerConfig::parse(
+                &format!("bootstrap.servers: x\n{yaml}"),
+                Path::new("/etc/ferry"),
+            )
+        };
+        let config = parse("listeners: [http://127.0.0.1:8083, https://127.0.0.1:8443]\nlisteners.https.ssl.keystore.location: k.pem\nadmin.listeners: \"\"\n").unwrap();
+        assert_eq!(config.listeners.len(), 2);
+        assert_eq!(
+            config.https.unwrap().keystore,
+            PathBuf::from("/etc/ferry/k.pem")
+        );
+        assert_eq!(config.admin_listeners, Some(vec![]));
+        assert!(parse("").unwrap().admin_listeners.is_none());
+        let key_of = |yaml: &str| match parse(yaml).unwrap_err() {
+            ConfigError::Invalid { key, .. } => key,
+            other => panic!("{other}"),
+        };
+        assert_eq!(key_of("listeners: \"\"\n"), "listeners");
+        assert_eq!(key_of("admin.listeners: ftp://x:1\n"), "admin.listeners");
+        assert_eq!(
+            key_of("admin.listeners: https://127.0.0.1:9443\n"),
+            "admin.listeners.https.ssl.keystore.location"
+        );
+        assert_eq!(
+            key_of("listeners.https.ssl.client.auth: required\n"),
+            "listeners.https.ssl.client.auth"
+        );
     }
 
     #[test]

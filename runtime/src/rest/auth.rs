@@ -1,5 +1,6 @@
-//! Who may call the REST API: HTTP Basic against argon2id password hashes, or Bearer tokens
-//! stored as SHA-256 digests, each user with a role.
+//! Who may call the REST API: HTTP Basic against argon2id password hashes, Bearer tokens
+//! stored as SHA-256 digests, or the subject CN of a verified client certificate, each with a
+//! role and, optionally, the connector names it is limited to.
 //!
 //! - `viewer` may read (every `GET`, and `config/validate`, which changes nothing);
 //! - `operator` may also pause, resume, stop and restart;
@@ -12,8 +13,16 @@
 //!   admin:  {role: admin,  password: "$argon2id$v=19$m=19456,t=2,p=1$..."}   # ferry hash-password
 //!   viewer: {role: viewer, password: "$argon2id$..."}
 //! tokens:
-//!   ci: {role: operator, sha256: "9f86d081884c7d65..."}                       # ferry hash-token
+//!   ci: {role: operator, sha256: "9f86d081884c7d65...", connectors: ["ci-*"]} # ferry hash-token
+//! certificates:                                  # subject CN of a client certificate (mTLS)
+//!   fleet-ops: {role: operator, connectors: ["cars-*", "alerts"]}
 //! ```
+//!
+//! A grant with `connectors` (glob patterns) reaches only the connectors whose names match:
+//! `GET /connectors` lists only those, anything on another connector is a 403, and so is any
+//! worker-wide change (loggers); worker-wide reads (plugins, `/metrics`) stay open to it.
+//! An `Authorization` header, when sent, decides; a client certificate is the identity only
+//! without one, and only when its CN is listed.
 //!
 //! A missing or wrong credential is a 401 with `WWW-Authenticate` in Kafka Connect's error
 //! shape, logged with the client's address and never the credential. Failures from one address
@@ -27,12 +36,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -67,6 +78,8 @@ struct UsersFile {
     users: HashMap<String, UserEntry>,
     #[serde(default)]
     tokens: HashMap<String, TokenEntry>,
+    #[serde(default)]
+    certificates: HashMap<String, CertificateEntry>,
 }
 
 #[derive(serde::Deserialize)]
@@ -75,6 +88,7 @@ struct UserEntry {
     role: Role,
     /// An argon2id PHC string.
     password: String,
+    connectors: Option<Vec<String>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -83,22 +97,90 @@ struct TokenEntry {
     role: Role,
     /// Hex SHA-256 of the token.
     sha256: String,
+    connectors: Option<Vec<String>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateEntry {
+    role: Role,
+    connectors: Option<Vec<String>>,
+}
+
+/// What an identity may do: a role, over every connector or only the matching ones.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The least role of the grant's requests.
+    pub role: Role,
+    /// `None`: every connector.
+    pub connectors: Option<ConnectorPatterns>,
+}
+
+/// Connector-name glob patterns of a limited grant.
+#[derive(Debug, Clone)]
+pub struct ConnectorPatterns {
+    patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl ConnectorPatterns {
+    fn new(patterns: Vec<String>) -> Result<Self, String> {
+        let mut set = GlobSetBuilder::new();
+        for pattern in &patterns {
+            set.add(Glob::new(pattern).map_err(|e| format!("connector pattern `{pattern}`: {e}"))?);
+        }
+        Ok(ConnectorPatterns {
+            set: set.build().map_err(|e| e.to_string())?,
+            patterns,
+        })
+    }
+
+    /// Whether the grant reaches connector `name`.
+    pub fn allows(&self, name: &str) -> bool {
+        self.set.is_match(name)
+    }
+}
+
+impl Grant {
+    fn new(role: Role, connectors: Option<Vec<String>>) -> Result<Grant, String> {
+        Ok(Grant {
+            role,
+            connectors: connectors.map(ConnectorPatterns::new).transpose()?,
+        })
+    }
+
+    /// Whether the grant reaches connector `name`.
+    pub fn allows(&self, name: &str) -> bool {
+        self.connectors.as_ref().is_none_or(|c| c.allows(name))
+    }
 }
 
 struct Token {
     name: String,
-    role: Role,
+    grant: Grant,
     digest: [u8; 32],
 }
 
+/// The subject CN of the verified client certificate of a connection, put in each of its
+/// requests by the HTTPS acceptor.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    /// The certificate's subject common name, if it has one.
+    pub common_name: Option<String>,
+}
+
+/// Who is calling, as the handlers see it.
+pub type Identity = (String, Grant);
+
 /// The users and tokens a worker accepts, and what it remembers about recent requests.
 pub struct Authenticator {
-    users: HashMap<String, (Role, String)>,
+    users: HashMap<String, (Grant, String)>,
     tokens: Vec<Token>,
+    certificates: HashMap<String, Grant>,
     /// Whether `GET /health` needs no credential (load-balancer probes).
     health_open: bool,
     /// SHA-256 of `user:password` pairs argon2 already accepted.
-    verified: Mutex<HashMap<[u8; 32], (String, Role)>>,
+    verified: Mutex<HashMap<[u8; 32], Identity>>,
     /// Recent failures per client address.
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
@@ -124,6 +206,9 @@ impl Authenticator {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let file: UsersFile = serde_yaml::from_str(&text)
             .map_err(|e| format!("{} is not a valid users file: {e}", path.display()))?;
+        let grant = |what: &str, role, connectors| {
+            Grant::new(role, connectors).map_err(|e| format!("{}: {what}: {e}", path.display()))
+        };
         let mut users = HashMap::new();
         for (name, entry) in file.users {
             PasswordHash::new(&entry.password).map_err(|e| {
@@ -132,7 +217,17 @@ impl Authenticator {
                     path.display()
                 )
             })?;
-            users.insert(name, (entry.role, entry.password));
+            let grant = grant(&format!("user `{name}`"), entry.role, entry.connectors)?;
+            users.insert(name, (grant, entry.password));
+        }
+        let mut certificates = HashMap::new();
+        for (name, entry) in file.certificates {
+            let grant = grant(
+                &format!("certificate `{name}`"),
+                entry.role,
+                entry.connectors,
+            )?;
+            certificates.insert(name, grant);
         }
         let mut tokens = Vec::new();
         for (name, entry) in file.tokens {
@@ -142,36 +237,51 @@ impl Authenticator {
                     path.display()
                 )
             })?;
+            let grant = grant(&format!("token `{name}`"), entry.role, entry.connectors)?;
             tokens.push(Token {
                 name,
-                role: entry.role,
+                grant,
                 digest,
             });
         }
-        if users.is_empty() && tokens.is_empty() {
+        if users.is_empty() && tokens.is_empty() && certificates.is_empty() {
             return Err(format!(
-                "{} defines no users and no tokens: nobody could call the REST API",
+                "{} defines no users, tokens or certificates: nobody could call the REST API",
                 path.display()
             ));
         }
         Ok(Authenticator {
             users,
             tokens,
+            certificates,
             health_open,
             verified: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The user and role behind an `Authorization` header value, if it is valid.
-    fn identify(&self, authorization: &str) -> Option<(String, Role)> {
+    /// Whether any identity comes from a client certificate (the listener must then ask for
+    /// one).
+    pub fn uses_certificates(&self) -> bool {
+        !self.certificates.is_empty()
+    }
+
+    /// The identity of a verified client certificate, if its CN is listed.
+    fn identify_certificate(&self, certificate: &ClientCertificate) -> Option<Identity> {
+        let name = certificate.common_name.as_deref()?;
+        let grant = self.certificates.get(name)?;
+        Some((format!("CN={name}"), grant.clone()))
+    }
+
+    /// The user and grant behind an `Authorization` header value, if it is valid.
+    fn identify(&self, authorization: &str) -> Option<Identity> {
         if let Some(token) = authorization.strip_prefix("Bearer ") {
             let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
             // Every stored token is compared, in constant time, whichever matches.
             let mut found = None;
             for candidate in &self.tokens {
                 if bool::from(candidate.digest.ct_eq(&digest)) {
-                    found = Some((candidate.name.clone(), candidate.role));
+                    found = Some((candidate.name.clone(), candidate.grant.clone()));
                 }
             }
             return found;
@@ -183,16 +293,16 @@ impl Authenticator {
         if let Some(known) = lock(&self.verified).get(&key) {
             return Some(known.clone());
         }
-        let (role, hash) = match self.users.get(user) {
-            Some((role, hash)) => (Some(*role), hash.as_str()),
+        let (grant, hash) = match self.users.get(user) {
+            Some((grant, hash)) => (Some(grant), hash.as_str()),
             None => (None, DECOY),
         };
         let parsed = PasswordHash::new(hash).ok()?;
         let matches = Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok();
-        let role = role.filter(|_| matches)?;
-        let identity = (user.to_string(), role);
+        let grant = grant.filter(|_| matches)?;
+        let identity = (user.to_string(), grant.clone());
         lock(&self.verified).insert(key, identity.clone());
         Some(identity)
     }
@@ -250,11 +360,39 @@ pub fn required_role(method: &Method, path: &str, health_open: bool) -> Option<R
     }
 }
 
-/// The middleware: identifies the caller, then checks the role the request needs.
+/// The connector a request is about, from its path (`/connectors/{name}/...`), decoded as the
+/// router decodes it.
+fn connector_in_path(path: &str) -> Option<String> {
+    let mut segments = path.trim_start_matches('/').split('/');
+    if segments.next() != Some("connectors") {
+        return None;
+    }
+    let name = segments.next().filter(|n| !n.is_empty())?;
+    Some(
+        percent_encoding::percent_decode_str(name)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+/// Requests no connector is the subject of, that a limited grant may still make: reads and
+/// validation, which change nothing.
+fn worker_wide_read(method: &Method, path: &str) -> bool {
+    method == Method::GET
+        || method == Method::HEAD
+        || (method == Method::PUT && path.ends_with("/config/validate"))
+}
+
+/// The biggest create body read to find the connector's name (the router's own limit applies
+/// to what passes).
+const CREATE_BODY_LIMIT: usize = 4 << 20;
+
+/// The middleware: identifies the caller, checks the role the request needs and, for a limited
+/// grant, that the connector is one it reaches.
 pub async fn authenticate(
     State(auth): State<Arc<Authenticator>>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some(needed) = required_role(request.method(), request.uri().path(), auth.health_open)
@@ -267,7 +405,10 @@ pub async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let identity = match authorization {
-        None => None,
+        None => request
+            .extensions()
+            .get::<ClientCertificate>()
+            .and_then(|certificate| auth.identify_certificate(certificate)),
         Some(value) => {
             let auth = auth.clone();
             // argon2 is deliberately slow: off the async threads.
@@ -277,13 +418,13 @@ pub async fn authenticate(
                 .flatten()
         }
     };
-    let Some((user, role)) = identity else {
+    let Some((user, grant)) = identity else {
         let delay = auth.failed(client.ip());
         tracing::warn!(client = %client, path = %request.uri().path(), "REST authentication failed: missing or wrong credentials");
         tokio::time::sleep(delay).await;
         let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "Authentication required: send HTTP Basic credentials or a Bearer token of a user in rest.auth.users.file",
+            "Authentication required: send HTTP Basic credentials or a Bearer token of a user in rest.auth.users.file, or a client certificate whose CN it lists",
         )
         .into_response();
         response.headers_mut().insert(
@@ -292,6 +433,7 @@ pub async fn authenticate(
         );
         return response;
     };
+    let role = grant.role;
     if role < needed {
         tracing::info!(%user, role = role.name(), method = %request.method(), path = %request.uri().path(), "REST request refused: role too low");
         return ApiError::new(
@@ -306,7 +448,57 @@ pub async fn authenticate(
         )
         .into_response();
     }
+    if let Some(patterns) = &grant.connectors {
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let connector = match connector_in_path(&path) {
+            Some(name) => Some(name),
+            None if method == Method::POST && path.trim_end_matches('/') == "/connectors" => {
+                let (parts, body) = request.into_parts();
+                let Ok(bytes) = axum::body::to_bytes(body, CREATE_BODY_LIMIT).await else {
+                    return ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "Request body too large for a connector config",
+                    )
+                    .into_response();
+                };
+                let name = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|body| body["name"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                request = Request::from_parts(parts, Body::from(bytes));
+                Some(name)
+            }
+            None => None,
+        };
+        let refusal = match &connector {
+            Some(name) if !patterns.allows(name) => Some(format!(
+                "User {user} may not reach connector {name}: its grant is limited to connectors matching {}",
+                patterns.patterns.join(", ")
+            )),
+            None if !worker_wide_read(&method, &path) => Some(format!(
+                "User {user} may not {method} {path}: its grant is limited to connectors matching {}, and this changes the whole worker",
+                patterns.patterns.join(", ")
+            )),
+            _ => None,
+        };
+        if let Some(message) = refusal {
+            tracing::info!(%user, %method, %path, "REST request refused: outside the grant's connectors");
+            return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
+        }
+    }
+    request.extensions_mut().insert(Caller { user, grant });
     next.run(request).await
+}
+
+/// The authenticated caller, in each request's extensions for the handlers that answer
+/// differently to a limited grant (the connector list).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user, token or `CN=` name.
+    pub user: String,
+    /// What it may do.
+    pub grant: Grant,
 }
 
 /// An argon2id hash of `password` for the users file, with a fresh random salt.
@@ -370,11 +562,12 @@ mod tests {
         )
         .unwrap();
         let auth = Authenticator::load(&file, true).unwrap();
+        let role_of = |identity: Option<Identity>| identity.map(|(user, grant)| (user, grant.role));
         let basic = |user: &str, password: &str| {
-            auth.identify(&format!(
+            role_of(auth.identify(&format!(
                 "Basic {}",
                 BASE64.encode(format!("{user}:{password}"))
-            ))
+            )))
         };
         assert_eq!(basic("ada", "s3cret"), Some(("ada".into(), Role::Operator)));
         assert_eq!(
@@ -385,10 +578,10 @@ mod tests {
         assert_eq!(basic("ada", "wrong"), None);
         assert_eq!(basic("nobody", "s3cret"), None);
         assert_eq!(
-            auth.identify("Bearer tok-1"),
+            role_of(auth.identify("Bearer tok-1")),
             Some(("ci".into(), Role::Viewer))
         );
-        assert_eq!(auth.identify("Bearer tok-2"), None);
+        assert!(auth.identify("Bearer tok-2").is_none());
         assert!(!std::fs::read_to_string(&file).unwrap().contains("s3cret"));
     }
 
@@ -397,6 +590,7 @@ mod tests {
         let auth = Authenticator {
             users: HashMap::new(),
             tokens: Vec::new(),
+            certificates: HashMap::new(),
             health_open: true,
             verified: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -406,6 +600,26 @@ mod tests {
         assert_eq!(delays[..3], [Duration::ZERO; 3]);
         assert!(delays[3] > Duration::ZERO && delays[4] > delays[3]);
         assert_eq!(delays[9], Duration::from_secs(2));
+    }
+
+    #[test]
+    fn limited_grants_reach_only_matching_connectors() {
+        let grant = Grant::new(Role::Admin, Some(vec!["cars-*".into(), "alerts".into()])).unwrap();
+        assert!(grant.allows("cars-eu") && grant.allows("alerts"));
+        assert!(!grant.allows("alerts-2") && !grant.allows("orders"));
+        assert!(Grant::new(Role::Viewer, None).unwrap().allows("anything"));
+        assert!(Grant::new(Role::Viewer, Some(vec!["[".into()])).is_err());
+        assert_eq!(
+            connector_in_path("/connectors/caf%C3%A9/config").as_deref(),
+            Some("café")
+        );
+        assert_eq!(connector_in_path("/connectors"), None);
+        assert_eq!(connector_in_path("/connector-plugins/X/config"), None);
+        assert!(worker_wide_read(
+            &Method::PUT,
+            "/connector-plugins/X/config/validate"
+        ));
+        assert!(!worker_wide_read(&Method::PUT, "/admin/loggers/root"));
     }
 
     #[test]

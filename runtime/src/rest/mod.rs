@@ -17,7 +17,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use ferry_api::ConfigMap;
 use serde_json::{json, Map, Value};
 
@@ -44,9 +44,43 @@ type Shared = State<Arc<RestState>>;
 type ApiResult = Result<Response, ApiError>;
 
 /// All routes.
-pub fn router(state: Arc<RestState>) -> Router {
+pub fn router(state: Arc<RestState>, scope: Scope) -> Router {
     let authenticator = state.authenticator.clone();
-    let routes = Router::new()
+    let mut routes = Router::new();
+    if scope.api {
+        routes = api_routes(routes);
+    }
+    if scope.admin {
+        routes = routes.route("/admin/loggers", get(loggers::list)).route(
+            "/admin/loggers/{logger}",
+            get(loggers::get).put(loggers::set),
+        );
+    }
+    let routes = routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    match authenticator {
+        Some(authenticator) => routes.layer(axum::middleware::from_fn_with_state(
+            authenticator,
+            auth::authenticate,
+        )),
+        None => routes,
+    }
+}
+
+/// What one listener serves: Kafka Connect's `admin.listeners` moves `/admin/*` to listeners
+/// of its own, or turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    /// Everything but `/admin/*`.
+    pub api: bool,
+    /// `/admin/*`.
+    pub admin: bool,
+}
+
+fn api_routes(routes: Router<Arc<RestState>>) -> Router<Arc<RestState>> {
+    routes
         .route("/", get(server_info))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -82,21 +116,6 @@ pub fn router(state: Arc<RestState>) -> Router {
             "/connector-plugins/{class}/config/validate",
             put(validate_config),
         )
-        .route("/admin/loggers", get(loggers::list))
-        .route(
-            "/admin/loggers/{logger}",
-            get(loggers::get).put(loggers::set),
-        )
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
-    match authenticator {
-        Some(authenticator) => routes.layer(axum::middleware::from_fn_with_state(
-            authenticator,
-            auth::authenticate,
-        )),
-        None => routes,
-    }
 }
 
 async fn not_found() -> ApiError {
@@ -210,8 +229,16 @@ async fn metrics(State(state): Shared) -> Response {
         .into_response()
 }
 
-async fn list_connectors(State(state): Shared, RawQuery(query): RawQuery) -> ApiResult {
-    let names = state.herder.connectors();
+async fn list_connectors(
+    State(state): Shared,
+    caller: Option<Extension<auth::Caller>>,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let mut names = state.herder.connectors();
+    // A grant limited to some connectors does not even learn the others' names.
+    if let Some(Extension(caller)) = caller {
+        names.retain(|name| caller.grant.allows(name));
+    }
     let expand: Vec<String> = query_pairs(&query)
         .into_iter()
         .filter(|(k, _)| k == "expand")

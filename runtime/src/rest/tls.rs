@@ -10,6 +10,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
 use crate::config::{ClientAuth, HttpsConfig};
+use crate::rest::auth::ClientCertificate;
 
 /// The rustls configuration of an HTTPS listener; the error names the setting to fix.
 pub fn server_config(https: &HttpsConfig) -> Result<Arc<ServerConfig>, String> {
@@ -85,4 +86,61 @@ fn certificates_in(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>
         ));
     }
     Ok(certificates)
+}
+
+/// The TLS acceptor of the REST listener: rustls's handshake, then the verified client
+/// certificate's subject CN put into every request of the connection, for authentication.
+#[derive(Clone)]
+pub struct ClientIdentityAcceptor {
+    inner: axum_server::tls_rustls::RustlsAcceptor,
+}
+
+impl ClientIdentityAcceptor {
+    /// Accepts with `config`; a handshake that does not finish within 10 s is dropped.
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        ClientIdentityAcceptor {
+            inner: axum_server::tls_rustls::RustlsAcceptor::new(
+                axum_server::tls_rustls::RustlsConfig::from_config(config),
+            )
+            .handshake_timeout(std::time::Duration::from_secs(10)),
+        }
+    }
+}
+
+impl<I, S> axum_server::accept::Accept<I, S> for ClientIdentityAcceptor
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Send + 'static,
+{
+    type Stream = tokio_rustls::server::TlsStream<I>;
+    type Service = axum::middleware::AddExtension<S, ClientCertificate>;
+    type Future =
+        futures_util::future::BoxFuture<'static, std::io::Result<(Self::Stream, Self::Service)>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (stream, service) = inner.accept(stream, service).await?;
+            // rustls verified the chain against the truststore before this point; only the
+            // name is read here.
+            let common_name = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| subject_common_name(leaf));
+            let certificate = ClientCertificate { common_name };
+            Ok((
+                stream,
+                tower_layer::Layer::layer(&axum::Extension(certificate), service),
+            ))
+        })
+    }
+}
+
+/// The subject CN of a DER certificate, if it has one in UTF-8.
+fn subject_common_name(certificate: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref()).ok()?;
+    let common_name = parsed.subject().iter_common_name().next()?;
+    common_name.as_str().ok().map(str::to_string)
 }

@@ -19,6 +19,8 @@ pub struct WorkerSetup {
     pub mode: &'static str,
     /// `http` or `https` (then `extra_config` names the keystore).
     pub scheme: &'static str,
+    /// Listener URLs served besides the test's own port.
+    pub more_listeners: Vec<String>,
 }
 
 impl WorkerSetup {
@@ -32,6 +34,7 @@ impl WorkerSetup {
             extra_config: extra_config.to_string(),
             mode: "standalone",
             scheme: "http",
+            more_listeners: Vec::new(),
         }
     }
 
@@ -53,11 +56,15 @@ impl WorkerSetup {
     fn config_path(&self) -> PathBuf {
         let path = self.dir.path().join("worker.yaml");
         let yaml = format!(
-            "bootstrap.servers: {}\nplugin.path: {}\nlisteners: {}://127.0.0.1:{}\noffset.storage.topic: {}\noffset.storage.partitions: 3\nstate.dir: {}\noffset.flush.interval.ms: 500\ntask.shutdown.graceful.timeout.ms: 5000\n{}\n",
+            "bootstrap.servers: {}\nplugin.path: {}\nlisteners: {}://127.0.0.1:{}{}\noffset.storage.topic: {}\noffset.storage.partitions: 3\nstate.dir: {}\noffset.flush.interval.ms: 500\ntask.shutdown.graceful.timeout.ms: 5000\n{}\n",
             Services::from_env().kafka_bootstrap,
             self.plugins.path().display(),
             self.scheme,
             self.port,
+            self.more_listeners
+                .iter()
+                .map(|url| format!(",{url}"))
+                .collect::<String>(),
             self.offsets_topic,
             self.dir.path().join("state").display(),
             self.extra_config,
