@@ -503,11 +503,13 @@ fn every_listener_is_served_and_admin_listeners_move_or_turn_off_the_admin_endpo
     drop(worker);
 
     // Empty: no admin endpoints anywhere; unset: on the main listeners.
-    let worker = WorkerSetup::new(&["sequence_connector"], "admin.listeners: \"\"\n").start();
+    let off = WorkerSetup::new(&["sequence_connector"], "admin.listeners: \"\"\n");
+    let worker = off.start();
     assert_eq!(status(worker.port, "/admin/loggers"), 404);
     assert_eq!(status(worker.port, "/connectors"), 200);
     drop(worker);
-    let worker = WorkerSetup::new(&["sequence_connector"], "").start();
+    let setup = WorkerSetup::new(&["sequence_connector"], "");
+    let worker = setup.start();
     assert_eq!(status(worker.port, "/admin/loggers"), 200);
 
     // TLS keys for an admin listener that is not https:// are refused, naming the key.

@@ -383,10 +383,6 @@ fn worker_wide_read(method: &Method, path: &str) -> bool {
         || (method == Method::PUT && path.ends_with("/config/validate"))
 }
 
-/// The biggest create body read to find the connector's name (the router's own limit applies
-/// to what passes).
-const CREATE_BODY_LIMIT: usize = 4 << 20;
-
 /// The middleware: identifies the caller, checks the role the request needs and, for a limited
 /// grant, that the connector is one it reaches.
 pub async fn authenticate(
@@ -455,12 +451,9 @@ pub async fn authenticate(
             Some(name) => Some(name),
             None if method == Method::POST && path.trim_end_matches('/') == "/connectors" => {
                 let (parts, body) = request.into_parts();
-                let Ok(bytes) = axum::body::to_bytes(body, CREATE_BODY_LIMIT).await else {
-                    return ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "Request body too large for a connector config",
-                    )
-                    .into_response();
+                let Ok(bytes) = axum::body::to_bytes(body, super::error::REQUEST_BODY_LIMIT).await
+                else {
+                    return super::error::too_large().into_response();
                 };
                 let name = serde_json::from_slice::<serde_json::Value>(&bytes)
                     .ok()

@@ -7,6 +7,7 @@
 pub mod auth;
 mod error;
 mod loggers;
+mod openapi;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -59,15 +60,49 @@ pub fn router(state: Arc<RestState>, scope: Scope) -> Router {
     let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
-    match authenticator {
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            error::REQUEST_BODY_LIMIT,
+        ));
+    let routes = match authenticator {
         Some(authenticator) => routes.layer(axum::middleware::from_fn_with_state(
             authenticator,
             auth::authenticate,
         )),
         None => routes,
-    }
+    };
+    routes
+        .layer(axum::middleware::from_fn(error::within_limits))
+        .layer(axum::middleware::map_response(error::in_error_shape))
 }
+
+/// Every route of the router, for the test that `openapi.yaml` describes them all.
+#[cfg(test)]
+const ROUTES: &[&str] = &[
+    "/",
+    "/openapi.json",
+    "/health",
+    "/metrics",
+    "/connectors",
+    "/connectors/{name}",
+    "/connectors/{name}/config",
+    "/connectors/{name}/status",
+    "/connectors/{name}/tasks",
+    "/connectors/{name}/tasks/{task}/status",
+    "/connectors/{name}/tasks/{task}/restart",
+    "/connectors/{name}/restart",
+    "/connectors/{name}/pause",
+    "/connectors/{name}/resume",
+    "/connectors/{name}/stop",
+    "/connectors/{name}/offsets",
+    "/connectors/{name}/topics",
+    "/connectors/{name}/topics/reset",
+    "/connector-plugins",
+    "/connector-plugins/{class}/config",
+    "/connector-plugins/{class}/config/validate",
+    "/admin/loggers",
+    "/admin/loggers/{logger}",
+];
 
 /// What one listener serves: Kafka Connect's `admin.listeners` moves `/admin/*` to listeners
 /// of its own, or turns it off.
@@ -82,6 +117,7 @@ pub struct Scope {
 fn api_routes(routes: Router<Arc<RestState>>) -> Router<Arc<RestState>> {
     routes
         .route("/", get(server_info))
+        .route("/openapi.json", get(openapi::document))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/connectors", get(list_connectors).post(create_connector))
