@@ -21,7 +21,14 @@ pub async fn run(
         .iter()
         .map(|path| read_connector_file(path))
         .collect::<Result<Vec<_>, _>>()?;
-    let started = startup::start(worker_config, |_| Ok(())).await?;
+    let started = startup::start(worker_config, |config| {
+        match config.cluster.secrets_key {
+            // The standalone state file is the worker user's alone (0600); there is no topic.
+            Some(_) => Err("config.storage.secrets.key seals secrets in a distributed cluster's config topic; a standalone worker keeps configs in its 0600 state file: remove the key, or run `ferry distributed`".into()),
+            None => Ok(()),
+        }
+    })
+    .await?;
     let store = ConnectorFileStore::open(&started.worker.config.state_dir)?;
     let herder = Arc::new(StandaloneHerder::new(
         started.worker.clone(),

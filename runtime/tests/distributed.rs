@@ -444,7 +444,8 @@ async fn a_newer_leader_fences_the_older_one() {
         .unwrap();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let log = ConfigLog::open(&client, &topic, runtime, || {}).unwrap();
+        let sealer = ferry_runtime::distributed::config_log::Sealer::new(None, Box::new(|_, _| false));
+        let log = ConfigLog::open(&client, &topic, runtime, sealer, || {}).unwrap();
         let assignment = |generation: u64| {
             let value = json!({"generation": generation, "leader": "x", "members": [], "connectors": {}, "tasks": {}});
             vec![ConfigRecord::Assignment(serde_json::from_value(value).unwrap())]

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 pub use connector::ConnectorKeys;
 pub use providers::{resolve_config, resolve_providers, with_references};
 pub use worker::{
-    listener_address, ClientAuth, ClusterConfig, HttpsConfig, RestAuthConfig, WorkerConfig,
+    is_client_secret, listener_address, ClientAuth, ClientSettings, ClusterConfig, HttpsConfig,
+    RestAuthConfig, SecretsKey, WorkerConfig,
 };
 
 /// A config map from pairs, for unit tests.

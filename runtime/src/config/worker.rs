@@ -45,11 +45,11 @@ pub struct WorkerConfig {
     /// gives up on it (marks it FAILED) and goes on with its other work. Both modes.
     pub connector_call_timeout: Duration,
     /// librdkafka settings for every producer (`producer.` prefix removed).
-    pub producer_overrides: BTreeMap<String, String>,
+    pub producer_overrides: ClientSettings,
     /// librdkafka settings for every consumer (`consumer.` prefix removed).
-    pub consumer_overrides: BTreeMap<String, String>,
+    pub consumer_overrides: ClientSettings,
     /// librdkafka settings for every client (`kafka.` prefix removed), e.g. TLS or SASL.
-    pub client_overrides: BTreeMap<String, String>,
+    pub client_overrides: ClientSettings,
     /// Distributed mode: the cluster's group, and where it keeps configs and statuses.
     pub cluster: ClusterConfig,
     /// REST authentication, when `rest.auth.users.file` is set.
@@ -58,6 +58,65 @@ pub struct WorkerConfig {
     pub https: Option<HttpsConfig>,
     /// TLS of the `https://` entries of `admin.listeners`.
     pub admin_https: Option<HttpsConfig>,
+}
+
+/// librdkafka properties whose values are secrets, wherever they are set: worker-wide
+/// (`kafka.sasl.password`) or per connector (`producer.override.ssl.key.password`).
+const CLIENT_SECRETS: &[&str] = &[
+    "sasl.password",
+    "sasl.jaas.config",
+    "sasl.oauthbearer.client.secret",
+    "ssl.key.password",
+    "ssl.keystore.password",
+    "ssl.truststore.password",
+    "ssl.key.pem",
+    "ssl_key",
+];
+
+/// Whether `key` (bare or prefixed) names a Kafka client secret.
+pub fn is_client_secret(key: &str) -> bool {
+    CLIENT_SECRETS.iter().any(|secret| {
+        key == *secret
+            || key
+                .strip_suffix(secret)
+                .is_some_and(|prefix| prefix.ends_with('.'))
+    })
+}
+
+/// librdkafka settings, printed with their secrets hidden.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ClientSettings(pub BTreeMap<String, String>);
+
+impl std::ops::Deref for ClientSettings {
+    type Target = BTreeMap<String, String>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a ClientSettings {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(key, value)| {
+                let shown = if is_client_secret(key) {
+                    "[hidden]"
+                } else {
+                    value.as_str()
+                };
+                (key, shown)
+            }))
+            .finish()
+    }
 }
 
 /// `listeners.https.ssl.*`: the HTTPS listener's PEM files and client certificates.
@@ -107,6 +166,34 @@ pub struct ClusterConfig {
     pub session_timeout: Duration,
     /// How often a worker tells the coordinator it is alive.
     pub heartbeat_interval: Duration,
+    /// `config.storage.secrets.key`: seals connectors' secrets in the config topic.
+    pub secrets_key: Option<SecretsKey>,
+}
+
+/// A 32-byte AES-256 key, never printed.
+#[derive(Clone)]
+pub struct SecretsKey(pub [u8; 32]);
+
+impl std::fmt::Debug for SecretsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretsKey([hidden])")
+    }
+}
+
+impl SecretsKey {
+    fn parse(text: &str) -> Result<SecretsKey, ConfigError> {
+        use base64::Engine as _;
+        let invalid = || {
+            ConfigError::Invalid {
+            key: "config.storage.secrets.key".into(),
+            message: "must be 32 random bytes in base64, e.g. from `openssl rand -base64 32`; keep it out of the file with ${file:...} or ${env:...}".into(),
+        }
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| invalid())?;
+        Ok(SecretsKey(bytes.try_into().map_err(|_| invalid())?))
+    }
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -128,6 +215,7 @@ const KNOWN_KEYS: &[&str] = &[
     "status.storage.partitions",
     "session.timeout.ms",
     "heartbeat.interval.ms",
+    "config.storage.secrets.key",
     "connector.call.timeout.ms",
     "rest.auth.users.file",
     "rest.auth.health.open",
@@ -183,9 +271,9 @@ impl WorkerConfig {
                 })
                 .collect::<BTreeMap<_, _>>()
         };
-        let producer_overrides = prefixed(&mut map, "producer.");
-        let consumer_overrides = prefixed(&mut map, "consumer.");
-        let client_overrides = prefixed(&mut map, "kafka.");
+        let producer_overrides = ClientSettings(prefixed(&mut map, "producer."));
+        let consumer_overrides = ClientSettings(prefixed(&mut map, "consumer."));
+        let client_overrides = ClientSettings(prefixed(&mut map, "kafka."));
         if let Some(unknown) = map.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
             return Err(ConfigError::Invalid {
                 key: unknown.clone(),
@@ -275,6 +363,10 @@ impl WorkerConfig {
                 // The broker's smallest allowed session (group.min.session.timeout.ms).
                 session_timeout: millis("session.timeout.ms", 6_000)?,
                 heartbeat_interval: millis("heartbeat.interval.ms", 1_000)?,
+                secrets_key: map
+                    .get("config.storage.secrets.key")
+                    .map(|k| SecretsKey::parse(k))
+                    .transpose()?,
             },
         })
     }
@@ -449,6 +541,24 @@ mod tests {
         assert_eq!(config.offset_storage_topic, "connect-offsets");
         assert_eq!(config.producer_overrides["linger.ms"], "5");
         assert!(config.task_restart_enabled);
+    }
+
+    #[test]
+    fn client_secrets_are_hidden_when_the_config_is_printed() {
+        let config = WorkerConfig::parse(
+            "bootstrap.servers: x\nkafka.sasl.password: planted-1\nproducer.ssl.key.password: planted-2\nkafka.sasl.username: ferry\nconfig.storage.secrets.key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+            Path::new("."),
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("planted") && !printed.contains("AAAAAAAA"),
+            "{printed}"
+        );
+        assert!(printed.contains("ferry"), "{printed}");
+        assert_eq!(config.client_overrides["sasl.password"], "planted-1");
+        assert!(is_client_secret("producer.override.sasl.jaas.config"));
+        assert!(!is_client_secret("mqtt.password") && !is_client_secret("xsasl.password"));
     }
 
     #[test]

@@ -299,6 +299,20 @@ fn check_single_partition(config: &WorkerConfig, topic: &str) -> std::result::Re
     Ok(())
 }
 
+/// The config topic's sealer: the worker's key, and the plugins' password keys.
+fn sealer(worker: &Arc<Worker>) -> config_log::Sealer {
+    let plugins = worker.clone();
+    if worker.config.cluster.secrets_key.is_none() {
+        tracing::warn!("connector secrets are written to the config topic as they are: set config.storage.secrets.key to seal them");
+    }
+    config_log::Sealer::new(
+        worker.config.cluster.secrets_key.as_ref().map(|k| &k.0),
+        Box::new(move |class, key| {
+            crate::herder::secrets::is_secret_key(plugins.plugins.find(class).as_deref(), key)
+        }),
+    )
+}
+
 /// Runs a distributed worker until SIGTERM or Ctrl-C.
 pub async fn run(
     worker_config: &Path,
@@ -345,9 +359,15 @@ pub async fn run(
             StatusLog::open(&client, &topics.status_storage_topic, worker.status.clone())?;
         let changed = events.clone();
         let log = Arc::new(
-            ConfigLog::open(&client, &topics.config_storage_topic, runtime, move || {
-                let _ = changed.send(Event::ConfigChanged);
-            })
+            ConfigLog::open(
+                &client,
+                &topics.config_storage_topic,
+                runtime,
+                sealer(&worker),
+                move || {
+                    let _ = changed.send(Event::ConfigChanged);
+                },
+            )
             .map_err(|e| e.to_string())?,
         );
         let member = Member::new(

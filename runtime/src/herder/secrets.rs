@@ -1,6 +1,9 @@
 //! Secrets in connector configs: keys the plugin's config definition marks as passwords
 //! (JSON Schema `writeOnly`, type `PASSWORD` in `/config/validate`).
 //!
+//! So are the Kafka client secrets a connector may override (`producer.override.sasl.jaas.config`,
+//! see `config::is_client_secret`).
+//!
 //! REST answers show such a value as [`HIDDEN`], and a PUT or PATCH that sends [`HIDDEN`] back
 //! keeps the stored value, so a GET → edit → PUT round trip keeps working. A config provider
 //! reference (`${file:...}`, `${env:...}`) is not a secret and is shown as it is.
@@ -18,14 +21,19 @@ fn is_reference(value: &str) -> bool {
     value.starts_with("${") && value.ends_with('}')
 }
 
+/// Whether `key` holds a secret in a config of `plugin`'s connectors.
+pub fn is_secret_key(plugin: Option<&Plugin>, key: &str) -> bool {
+    plugin.is_some_and(|p| p.is_secret_key(key)) || crate::config::is_client_secret(key)
+}
+
 /// Whether `value` of `key` must not be shown.
 pub fn is_secret(plugin: Option<&Plugin>, key: &str, value: &str) -> bool {
-    plugin.is_some_and(|p| p.is_secret_key(key)) && !is_reference(value)
+    is_secret_key(plugin, key) && !is_reference(value)
 }
 
 /// `config` as a REST answer may show it.
 pub fn hide(plugin: Option<&Plugin>, config: &ConfigMap) -> ConfigMap {
-    hide_keys(&|key| plugin.is_some_and(|p| p.is_secret_key(key)), config)
+    hide_keys(&|key| is_secret_key(plugin, key), config)
 }
 
 fn hide_keys(secret_key: &dyn Fn(&str) -> bool, config: &ConfigMap) -> ConfigMap {
@@ -48,7 +56,7 @@ pub fn restore(
     submitted: &mut ConfigMap,
     stored: Option<&ConfigMap>,
 ) -> Result<(), HerderError> {
-    restore_keys(&|key| plugin.is_secret_key(key), submitted, stored)
+    restore_keys(&|key| is_secret_key(Some(plugin), key), submitted, stored)
 }
 
 fn restore_keys(
@@ -92,6 +100,24 @@ mod tests {
         let reference = "${file:/etc/secrets.properties:mqtt.password}";
         let shown = hide_keys(&password, &config(&[("mqtt.password", reference)]));
         assert_eq!(shown["mqtt.password"], reference);
+    }
+
+    #[test]
+    fn kafka_client_secrets_in_overrides_are_hidden_whatever_the_plugin() {
+        let shown = hide(
+            None,
+            &config(&[
+                (
+                    "producer.override.sasl.jaas.config",
+                    "org...PlainLoginModule password=x;",
+                ),
+                ("consumer.override.ssl.key.password", "k"),
+                ("producer.override.linger.ms", "5"),
+            ]),
+        );
+        assert_eq!(shown["producer.override.sasl.jaas.config"], HIDDEN);
+        assert_eq!(shown["consumer.override.ssl.key.password"], HIDDEN);
+        assert_eq!(shown["producer.override.linger.ms"], "5");
     }
 
     #[test]

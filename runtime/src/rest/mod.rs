@@ -73,6 +73,7 @@ pub fn router(state: Arc<RestState>, scope: Scope) -> Router {
     };
     routes
         .layer(axum::middleware::from_fn(error::within_limits))
+        .layer(axum::middleware::from_fn(access_log))
         .layer(axum::middleware::map_response(error::in_error_shape))
 }
 
@@ -152,6 +153,16 @@ fn api_routes(routes: Router<Arc<RestState>>) -> Router<Arc<RestState>> {
             "/connector-plugins/{class}/config/validate",
             put(validate_config),
         )
+}
+
+/// Each request at debug level: method, path, status and time, never a header or a body (they
+/// carry credentials and secrets).
+async fn access_log(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(%method, %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "REST request");
+    response
 }
 
 async fn not_found() -> ApiError {

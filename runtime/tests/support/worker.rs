@@ -21,6 +21,8 @@ pub struct WorkerSetup {
     pub scheme: &'static str,
     /// Listener URLs served besides the test's own port.
     pub more_listeners: Vec<String>,
+    /// The worker's `RUST_LOG`.
+    pub log_filter: &'static str,
 }
 
 impl WorkerSetup {
@@ -35,6 +37,7 @@ impl WorkerSetup {
             mode: "standalone",
             scheme: "http",
             more_listeners: Vec::new(),
+            log_filter: "info",
         }
     }
 
@@ -102,7 +105,7 @@ impl WorkerSetup {
         let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .arg(self.mode)
             .arg(self.config_path())
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", self.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

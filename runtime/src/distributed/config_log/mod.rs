@@ -16,8 +16,10 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
 
 mod record;
+mod sealing;
 
 pub use record::{ConfigRecord, ASSIGNMENT_KEY};
+pub use sealing::{Sealer, SecretKeys};
 
 use super::assignment::Assignment;
 use crate::status::TargetState;
@@ -225,6 +227,7 @@ pub struct ConfigLog {
     shared: Arc<(Mutex<Shared>, Condvar)>,
     producer: FutureProducer,
     runtime: tokio::runtime::Handle,
+    sealer: Arc<Sealer>,
 }
 
 impl ConfigLog {
@@ -235,8 +238,10 @@ impl ConfigLog {
         client: &ClientConfig,
         topic: &str,
         runtime: tokio::runtime::Handle,
+        sealer: Sealer,
         changed: impl Fn() + Send + 'static,
     ) -> Result<ConfigLog, StoreError> {
+        let sealer = Arc::new(sealer);
         let kafka =
             |e: rdkafka::error::KafkaError| StoreError::Kafka(format!("config topic {topic}: {e}"));
         let mut reader_config = client.clone();
@@ -264,9 +269,10 @@ impl ConfigLog {
             Condvar::new(),
         ));
         let reader_shared = shared.clone();
+        let reader_sealer = sealer.clone();
         std::thread::Builder::new()
             .name("config-log".into())
-            .spawn(move || follow(consumer, end, reader_shared, changed))
+            .spawn(move || follow(consumer, end, reader_shared, &reader_sealer, changed))
             .map_err(|e| StoreError::Kafka(format!("cannot start the config log reader: {e}")))?;
         let mut producer_config = client.clone();
         producer_config
@@ -280,6 +286,7 @@ impl ConfigLog {
             shared,
             producer,
             runtime,
+            sealer,
         };
         log.wait_until_read(end - 1, Duration::from_secs(60))?;
         Ok(log)
@@ -396,6 +403,7 @@ impl ConfigLog {
         producer: &FutureProducer,
         records: Vec<ConfigRecord>,
     ) -> Result<i64, StoreError> {
+        let records: Vec<ConfigRecord> = records.into_iter().map(|r| self.sealed(r)).collect();
         let topic = self.topic.clone();
         let producer = producer.clone();
         self.runtime.block_on(async move {
@@ -420,6 +428,73 @@ impl ConfigLog {
     }
 }
 
+impl ConfigLog {
+    /// `record` with the secrets of its config sealed; a task's plugin is its connector's.
+    fn sealed(&self, record: ConfigRecord) -> ConfigRecord {
+        match record {
+            ConfigRecord::Connector {
+                name,
+                config: Some(config),
+            } => ConfigRecord::Connector {
+                config: Some(
+                    self.sealer
+                        .seal(config.get("connector.class").map(String::as_str), &config),
+                ),
+                name,
+            },
+            ConfigRecord::Task {
+                name,
+                task,
+                config: Some(config),
+            } => {
+                let class = self.with_view(|view| {
+                    view.connectors
+                        .get(&name)
+                        .and_then(|c| c.config.get("connector.class").cloned())
+                });
+                let class = class.or_else(|| config.get("connector.class").cloned());
+                ConfigRecord::Task {
+                    config: Some(self.sealer.seal(class.as_deref(), &config)),
+                    name,
+                    task,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// A record read from the topic with its sealed secrets opened.
+fn opened(sealer: &Sealer, record: ConfigRecord) -> Result<ConfigRecord, String> {
+    Ok(match record {
+        ConfigRecord::Connector {
+            name,
+            config: Some(config),
+        } => ConfigRecord::Connector {
+            config: Some(
+                sealer
+                    .open(config)
+                    .map_err(|e| format!("connector {name}: {e}"))?,
+            ),
+            name,
+        },
+        ConfigRecord::Task {
+            name,
+            task,
+            config: Some(config),
+        } => ConfigRecord::Task {
+            config: Some(
+                sealer
+                    .open(config)
+                    .map_err(|e| format!("task {name}-{task}: {e}"))?,
+            ),
+            name,
+            task,
+        },
+        other => other,
+    })
+}
+
 /// The leader's fenced producer.
 pub struct LeaderWriter {
     producer: FutureProducer,
@@ -438,6 +513,7 @@ fn follow(
     consumer: BaseConsumer,
     initial_end: i64,
     shared: Arc<(Mutex<Shared>, Condvar)>,
+    sealer: &Sealer,
     changed: impl Fn(),
 ) {
     let (lock, condvar) = &*shared;
@@ -485,8 +561,22 @@ fn follow(
                     }
                     None => None,
                 };
-                let restart = ConfigRecord::parse(&key, value.as_ref())
-                    .and_then(|record| state.view.apply(record));
+                let record = match ConfigRecord::parse(&key, value.as_ref())
+                    .map(|record| opened(sealer, record))
+                    .transpose()
+                {
+                    Ok(record) => record,
+                    Err(error) => {
+                        // A view without this record would run the connector with a config
+                        // that is not its own: stop reading, and let every wait fail.
+                        tracing::error!(%key, %error, "cannot read the config topic");
+                        state.failure = Some(format!("config topic: {error}"));
+                        drop(state);
+                        condvar.notify_all();
+                        return;
+                    }
+                };
+                let restart = record.and_then(|record| state.view.apply(record));
                 if let Some(restart) = restart.filter(|_| message.offset() >= initial_end) {
                     state.restarts.push_back(restart);
                 }
