@@ -17,10 +17,10 @@ use support::{unique, Services};
 
 const LIBRARIES: &[&str] = &["ferry_mqtt_source"];
 
-/// Settings shared by the members of a fresh cluster.
+/// Settings shared by the members of a fresh cluster; every cluster here seals its secrets.
 fn cluster_config(group: &str) -> String {
     format!(
-        "group.id: {group}\nconfig.storage.topic: {group}-configs\nstatus.storage.topic: {group}-status\nsession.timeout.ms: 6000\nheartbeat.interval.ms: 1000\n"
+        "group.id: {group}\nconfig.storage.topic: {group}-configs\nstatus.storage.topic: {group}-status\nsession.timeout.ms: 6000\nheartbeat.interval.ms: 1000\nconfig.storage.secrets.key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=\n"
     )
 }
 

@@ -706,6 +706,21 @@ fn a_bad_worker_config_names_the_key() {
 }
 
 #[test]
+fn a_secrets_key_is_refused_in_standalone_mode_rather_than_ignored() {
+    let setup = WorkerSetup::new(
+        &[SEQUENCE],
+        "config.storage.secrets.key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=",
+    );
+    let (code, log) = setup.start_expecting_failure();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("config.storage.secrets.key") && log.contains("0600"),
+        "{log}"
+    );
+    assert!(!log.contains("3q2+7w"), "the key is printed: {log}");
+}
+
+#[test]
 fn a_connector_hanging_in_start_is_failed_in_time_and_delete_answers() {
     const CALL_TIMEOUT: Duration = Duration::from_secs(2);
     let setup = WorkerSetup::new(
