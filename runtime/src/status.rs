@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::connector::ConnectorType;
 
 /// Kafka Connect's connector and task states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum State {
     /// Not running anywhere yet.
@@ -49,7 +49,7 @@ impl TargetState {
 }
 
 /// One connector's or task's status.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstanceStatus {
     /// Its state.
     pub state: State,

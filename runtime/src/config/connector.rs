@@ -12,7 +12,7 @@ use ferry_api::ConfigMap;
 use super::chain::ChainKeys;
 
 /// Whether a connector is a source or a sink (Kafka Connect's ConnectorType).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectorType {
     /// Reads from an external system into Kafka.

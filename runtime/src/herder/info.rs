@@ -7,7 +7,7 @@ use crate::plugins::ConnectorType;
 use crate::status::{InstanceStatus, State};
 
 /// `{connector, task}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TaskId {
     /// The connector's name.
     pub connector: String,
@@ -16,11 +16,12 @@ pub struct TaskId {
 }
 
 /// Kafka Connect's ConnectorInfo.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConnectorInfo {
     /// The connector's name.
     pub name: String,
-    /// Its stored config.
+    /// Its stored config, secrets `[hidden]`.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub config: ConfigMap,
     /// Its tasks.
     pub tasks: Vec<TaskId>,
@@ -47,7 +48,7 @@ impl ConnectorInfo {
 }
 
 /// Kafka Connect's connector status body.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusInfo {
     /// The connector's name.
     pub name: String,
@@ -104,7 +105,7 @@ impl StatusInfo {
 }
 
 /// A task's status with its id.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TaskStatusInfo {
     /// The task's number.
     pub id: u32,
@@ -114,11 +115,12 @@ pub struct TaskStatusInfo {
 }
 
 /// A task's configuration, as `GET /connectors/{name}/tasks` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TaskInfo {
     /// The task.
     pub id: TaskId,
     /// Its config as the connector produced it (config provider references kept).
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub config: ConfigMap,
 }
 

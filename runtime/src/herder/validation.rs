@@ -16,7 +16,7 @@ use crate::plugins::{ConnectorType, Plugin, PluginRegistry};
 use crate::worker::chain::TransformChain;
 
 /// One config key's definition, as `GET /connector-plugins/{class}/config` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConfigKeyInfo {
     pub name: String,
     #[serde(rename = "type")]
@@ -33,7 +33,7 @@ pub struct ConfigKeyInfo {
 }
 
 /// One key's value and errors.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConfigValueInfo {
     pub name: String,
     pub value: Option<String>,
@@ -43,14 +43,14 @@ pub struct ConfigValueInfo {
 }
 
 /// A definition with its value.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConfigInfo {
     pub definition: ConfigKeyInfo,
     pub value: ConfigValueInfo,
 }
 
 /// The answer of `PUT /connector-plugins/{class}/config/validate`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConfigInfos {
     pub name: String,
     pub error_count: usize,

@@ -42,10 +42,10 @@ impl From<HerderError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error_code": self.status.as_u16(),
-            "message": self.message,
-        });
+        let body = super::openapi::ErrorBody {
+            error_code: self.status.as_u16(),
+            message: self.message,
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -10,8 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::openapi::{LoggerLevel, SetLevel};
 use super::{parse_body, ApiError, RestState};
 
 /// Applies a filter directive string such as `info,ferry_runtime::worker=debug`.
@@ -72,12 +73,16 @@ impl LogLevels {
     }
 }
 
-fn entry(level: &str, modified: Option<u64>) -> Value {
-    json!({"level": level, "last_modified": modified})
+fn entry(level: &str, modified: Option<u64>) -> LoggerLevel {
+    LoggerLevel {
+        level: level.to_string(),
+        last_modified: modified,
+    }
 }
 
+#[utoipa::path(get, path = "/admin/loggers", tag = "admin", responses((status = 200, description = "Every logger set so far, and root", body = BTreeMap<String, LoggerLevel>)))]
 pub(super) async fn list(State(state): State<Arc<RestState>>) -> Response {
-    let levels: BTreeMap<String, Value> = state
+    let levels: BTreeMap<String, LoggerLevel> = state
         .log_levels
         .snapshot()
         .into_iter()
@@ -86,6 +91,7 @@ pub(super) async fn list(State(state): State<Arc<RestState>>) -> Response {
     Json(levels).into_response()
 }
 
+#[utoipa::path(get, path = "/admin/loggers/{logger}", tag = "admin", params(("logger" = String, Path, description = "A tracing target, or root")), responses((status = 200, description = "Its level", body = LoggerLevel)))]
 pub(super) async fn get(
     State(state): State<Arc<RestState>>,
     Path(logger): Path<String>,
@@ -97,15 +103,19 @@ pub(super) async fn get(
     Ok(Json(entry(level, *modified)).into_response())
 }
 
+#[utoipa::path(put, path = "/admin/loggers/{logger}", tag = "admin", params(("logger" = String, Path, description = "A tracing target, or root")), request_body = SetLevel, responses((status = 200, description = "The loggers changed", body = Vec<String>)))]
 pub(super) async fn set(
     State(state): State<Arc<RestState>>,
     Path(logger): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = parse_body(&body)?;
-    let level = body["level"]
-        .as_str()
-        .map(str::to_uppercase)
+    let request: SetLevel = serde_json::from_value(parse_body(&body)?).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Request body must be {{\"level\": ...}} with one of {}: {e}",
+            LEVELS.join(", ")
+        ))
+    })?;
+    let level = Some(request.level.to_uppercase())
         .filter(|l| LEVELS.contains(&l.as_str()))
         .ok_or_else(|| {
             ApiError::bad_request(format!("level must be one of {}", LEVELS.join(", ")))

@@ -17,17 +17,22 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use ferry_api::ConfigMap;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 pub use error::ApiError;
 pub use loggers::LogLevels;
 
 use crate::config::connector as keys;
-use crate::herder::{offsets, secrets, validation, ConnectorInfo, Herder};
+use crate::herder::{
+    offsets, secrets, validation, ConnectorInfo, Herder, StatusInfo, TaskInfo, TaskStatusInfo,
+};
 use crate::status::TargetState;
+use openapi::{ConnectorList, ErrorBody, ExpandedConnector, ServerInfo};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What every handler shares.
 pub struct RestState {
@@ -44,19 +49,10 @@ pub struct RestState {
 type Shared = State<Arc<RestState>>;
 type ApiResult = Result<Response, ApiError>;
 
-/// All routes.
+/// The routes one listener serves, with the middleware every request passes.
 pub fn router(state: Arc<RestState>, scope: Scope) -> Router {
     let authenticator = state.authenticator.clone();
-    let mut routes = Router::new();
-    if scope.api {
-        routes = api_routes(routes);
-    }
-    if scope.admin {
-        routes = routes.route("/admin/loggers", get(loggers::list)).route(
-            "/admin/loggers/{logger}",
-            get(loggers::get).put(loggers::set),
-        );
-    }
+    let (routes, _) = documented_routes(scope).split_for_parts();
     let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -77,7 +73,43 @@ pub fn router(state: Arc<RestState>, scope: Scope) -> Router {
         .layer(axum::middleware::map_response(error::in_error_shape))
 }
 
-/// Every route of the router, for the test that `openapi.yaml` describes them all.
+/// Every route with its documentation: the router and `GET /openapi.json` are both built from
+/// this list.
+fn documented_routes(scope: Scope) -> OpenApiRouter<Arc<RestState>> {
+    let mut routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
+    if scope.api {
+        routes = routes
+            .routes(routes!(server_info))
+            .routes(routes!(openapi::document))
+            .routes(routes!(health))
+            .routes(routes!(metrics))
+            .routes(routes!(list_connectors, create_connector))
+            .routes(routes!(connector_info, delete_connector))
+            .routes(routes!(connector_config, put_config, patch_config))
+            .routes(routes!(connector_status))
+            .routes(routes!(task_configs))
+            .routes(routes!(task_status))
+            .routes(routes!(restart_task))
+            .routes(routes!(restart_connector))
+            .routes(routes!(pause))
+            .routes(routes!(resume))
+            .routes(routes!(stop))
+            .routes(routes!(get_offsets, alter_offsets, reset_offsets))
+            .routes(routes!(connector_topics))
+            .routes(routes!(reset_topics))
+            .routes(routes!(list_plugins))
+            .routes(routes!(plugin_config))
+            .routes(routes!(validate_config));
+    }
+    if scope.admin {
+        routes = routes
+            .routes(routes!(loggers::list))
+            .routes(routes!(loggers::get, loggers::set));
+    }
+    routes
+}
+
+/// Every route, for the test that the document describes them all.
 #[cfg(test)]
 const ROUTES: &[&str] = &[
     "/",
@@ -113,46 +145,6 @@ pub struct Scope {
     pub api: bool,
     /// `/admin/*`.
     pub admin: bool,
-}
-
-fn api_routes(routes: Router<Arc<RestState>>) -> Router<Arc<RestState>> {
-    routes
-        .route("/", get(server_info))
-        .route("/openapi.json", get(openapi::document))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/connectors", get(list_connectors).post(create_connector))
-        .route(
-            "/connectors/{name}",
-            get(connector_info).delete(delete_connector),
-        )
-        .route(
-            "/connectors/{name}/config",
-            get(connector_config).put(put_config).patch(patch_config),
-        )
-        .route("/connectors/{name}/status", get(connector_status))
-        .route("/connectors/{name}/tasks", get(task_configs))
-        .route("/connectors/{name}/tasks/{task}/status", get(task_status))
-        .route(
-            "/connectors/{name}/tasks/{task}/restart",
-            post(restart_task),
-        )
-        .route("/connectors/{name}/restart", post(restart_connector))
-        .route("/connectors/{name}/pause", put(pause))
-        .route("/connectors/{name}/resume", put(resume))
-        .route("/connectors/{name}/stop", put(stop))
-        .route(
-            "/connectors/{name}/offsets",
-            get(get_offsets).patch(alter_offsets).delete(reset_offsets),
-        )
-        .route("/connectors/{name}/topics", get(connector_topics))
-        .route("/connectors/{name}/topics/reset", put(reset_topics))
-        .route("/connector-plugins", get(list_plugins))
-        .route("/connector-plugins/{class}/config", get(plugin_config))
-        .route(
-            "/connector-plugins/{class}/config/validate",
-            put(validate_config),
-        )
 }
 
 /// Each request at debug level: method, path, status and time, never a header or a body (they
@@ -249,24 +241,30 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
+#[utoipa::path(get, path = "/", tag = "worker", responses((status = 200, description = "Version and Kafka cluster", body = ServerInfo)))]
 async fn server_info(State(state): Shared) -> Response {
     json_response(
         StatusCode::OK,
-        json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "commit": option_env!("FERRY_GIT_COMMIT").unwrap_or("unknown"),
-            "kafka_cluster_id": state.kafka_cluster_id,
-        }),
+        ServerInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            commit: option_env!("FERRY_GIT_COMMIT").unwrap_or("unknown").into(),
+            kafka_cluster_id: state.kafka_cluster_id.clone(),
+        },
     )
 }
 
+#[utoipa::path(get, path = "/health", tag = "worker", security((), ("basic" = []), ("bearer" = [])), responses((status = 200, description = "Started and serving", body = openapi::Health)))]
 async fn health() -> Response {
     json_response(
         StatusCode::OK,
-        json!({"status": "healthy", "message": "Worker has completed startup and is ready to handle requests."}),
+        openapi::Health {
+            status: "healthy".into(),
+            message: "Worker has completed startup and is ready to handle requests.".into(),
+        },
     )
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "worker", responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 async fn metrics(State(state): Shared) -> Response {
     let context = state.herder.worker();
     (
@@ -276,6 +274,7 @@ async fn metrics(State(state): Shared) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/connectors", tag = "connectors", params(("expand" = Option<Vec<String>>, Query, description = "status and/or info, repeatable")), responses((status = 200, description = "Connector names, or with expand a map of name to status and info", body = openapi::ConnectorList)))]
 async fn list_connectors(
     State(state): Shared,
     caller: Option<Extension<auth::Caller>>,
@@ -292,52 +291,43 @@ async fn list_connectors(
         .map(|(_, v)| v)
         .collect();
     if expand.is_empty() {
-        return Ok(json_response(StatusCode::OK, names));
+        return Ok(json_response(StatusCode::OK, ConnectorList::Names(names)));
     }
-    let mut expanded = Map::new();
+    let mut expanded = BTreeMap::new();
     for name in names {
-        let mut entry = Map::new();
+        let mut entry = ExpandedConnector::default();
         for what in &expand {
             match what.as_str() {
-                "status" => {
-                    if let Ok(status) = state.herder.status(&name) {
-                        entry.insert("status".into(), json!(status));
-                    }
-                }
-                "info" => {
-                    if let Ok(info) = state.herder.shown_info(&name) {
-                        entry.insert("info".into(), json!(info));
-                    }
-                }
+                "status" => entry.status = state.herder.status(&name).ok(),
+                "info" => entry.info = state.herder.shown_info(&name).ok(),
                 _ => {}
             }
         }
-        expanded.insert(name, Value::Object(entry));
+        expanded.insert(name, entry);
     }
-    Ok(json_response(StatusCode::OK, expanded))
+    Ok(json_response(
+        StatusCode::OK,
+        ConnectorList::Expanded(expanded),
+    ))
 }
 
+#[utoipa::path(post, path = "/connectors", tag = "connectors", request_body = openapi::CreateConnector, responses((status = 201, description = "Created", body = ConnectorInfo), (status = 409, description = "A connector of that name exists", body = ErrorBody)))]
 async fn create_connector(State(state): Shared, body: Bytes) -> ApiResult {
-    let body = parse_body(&body)?;
-    let name = body["name"]
-        .as_str()
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "Connector name is missing; send {\"name\": ..., \"config\": {...}}",
-            )
-        })?
-        .to_string();
-    let config = config_map(&body["config"])?;
-    let initial = match &body["initial_state"] {
-        Value::Null => TargetState::Running,
-        Value::String(s) => {
-            serde_json::from_value(Value::String(s.to_uppercase())).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "initial_state must be RUNNING, PAUSED or STOPPED, got `{s}`"
-                ))
-            })?
-        }
-        _ => return Err(ApiError::bad_request("initial_state must be a string")),
+    let request: openapi::CreateConnector =
+        serde_json::from_value(parse_body(&body)?).map_err(|e| {
+            ApiError::bad_request(format!(
+                "Request body must be {{\"name\": ..., \"config\": {{...}}}}: {e}"
+            ))
+        })?;
+    let name = request.name;
+    let config = config_map(&Value::Object(request.config.into_iter().collect()))?;
+    let initial = match request.initial_state {
+        None => TargetState::Running,
+        Some(s) => serde_json::from_value(Value::String(s.to_uppercase())).map_err(|_| {
+            ApiError::bad_request(format!(
+                "initial_state must be RUNNING, PAUSED or STOPPED, got `{s}`"
+            ))
+        })?,
     };
     let herder = state.herder.clone();
     let created = hidden(
@@ -360,6 +350,7 @@ fn hidden(state: &RestState, mut info: ConnectorInfo) -> ConnectorInfo {
     info
 }
 
+#[utoipa::path(get, path = "/connectors/{name}", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "Config (secrets [hidden]) and tasks", body = ConnectorInfo)))]
 async fn connector_info(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     Ok(json_response(
         StatusCode::OK,
@@ -367,12 +358,14 @@ async fn connector_info(State(state): Shared, Path(name): Path<String>) -> ApiRe
     ))
 }
 
+#[utoipa::path(delete, path = "/connectors/{name}", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 204, description = "Deleted"), (status = 409, description = "A rebalance is in progress", body = ErrorBody)))]
 async fn delete_connector(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     let herder = state.herder.clone();
     blocking(move || herder.delete(&name)).await??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/connectors/{name}/config", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "The config, secrets [hidden]", body = BTreeMap<String, String>)))]
 async fn connector_config(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     Ok(json_response(
         StatusCode::OK,
@@ -380,6 +373,7 @@ async fn connector_config(State(state): Shared, Path(name): Path<String>) -> Api
     ))
 }
 
+#[utoipa::path(put, path = "/connectors/{name}/config", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), request_body = BTreeMap<String, String>, responses((status = 200, description = "Updated", body = ConnectorInfo), (status = 201, description = "Created", body = ConnectorInfo), (status = 409, description = "A rebalance is in progress", body = ErrorBody)))]
 async fn put_config(State(state): Shared, Path(name): Path<String>, body: Bytes) -> ApiResult {
     let config = config_map(&parse_body(&body)?)?;
     let herder = state.herder.clone();
@@ -393,6 +387,7 @@ async fn put_config(State(state): Shared, Path(name): Path<String>, body: Bytes)
     Ok(json_response(status, info))
 }
 
+#[utoipa::path(patch, path = "/connectors/{name}/config", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), request_body(content = BTreeMap<String, Option<String>>, description = "Keys to set; null removes a key"), responses((status = 200, description = "Patched", body = ConnectorInfo)))]
 async fn patch_config(State(state): Shared, Path(name): Path<String>, body: Bytes) -> ApiResult {
     let body = parse_body(&body)?;
     let object = body
@@ -421,10 +416,12 @@ async fn patch_config(State(state): Shared, Path(name): Path<String>, body: Byte
     Ok(json_response(StatusCode::OK, info))
 }
 
+#[utoipa::path(get, path = "/connectors/{name}/status", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "The connector's and its tasks' states", body = StatusInfo)))]
 async fn connector_status(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     Ok(json_response(StatusCode::OK, state.herder.status(&name)?))
 }
 
+#[utoipa::path(get, path = "/connectors/{name}/tasks", tag = "tasks", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "Each task's config, secrets [hidden]", body = Vec<TaskInfo>)))]
 async fn task_configs(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     Ok(json_response(
         StatusCode::OK,
@@ -441,6 +438,7 @@ fn task_id(task: &str) -> Result<u32, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/connectors/{name}/tasks/{task}/status", tag = "tasks", params(("name" = String, Path, description = "The connector's name, percent-encoded"), ("task" = String, Path, description = "The task's number")), responses((status = 200, description = "The task's state", body = TaskStatusInfo)))]
 async fn task_status(
     State(state): Shared,
     Path((name, task)): Path<(String, String)>,
@@ -452,6 +450,7 @@ async fn task_status(
     ))
 }
 
+#[utoipa::path(post, path = "/connectors/{name}/tasks/{task}/restart", tag = "tasks", params(("name" = String, Path, description = "The connector's name, percent-encoded"), ("task" = String, Path, description = "The task's number")), responses((status = 204, description = "Restart requested"), (status = 409, description = "A rebalance is in progress", body = ErrorBody)))]
 async fn restart_task(
     State(state): Shared,
     Path((name, task)): Path<(String, String)>,
@@ -462,6 +461,7 @@ async fn restart_task(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(post, path = "/connectors/{name}/restart", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded"), ("includeTasks" = Option<bool>, Query, description = "Restart its tasks too"), ("onlyFailed" = Option<bool>, Query, description = "Only what is FAILED")), responses((status = 202, description = "Restarting what the flags select", body = StatusInfo), (status = 204, description = "The connector alone restarted"), (status = 409, description = "A rebalance is in progress", body = ErrorBody)))]
 async fn restart_connector(
     State(state): Shared,
     Path(name): Path<String>,
@@ -476,24 +476,28 @@ async fn restart_connector(
     }
 }
 
+#[utoipa::path(put, path = "/connectors/{name}/pause", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 202, description = "Pausing")))]
 async fn pause(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     let herder = state.herder.clone();
     blocking(move || herder.set_target(&name, TargetState::Paused)).await??;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
+#[utoipa::path(put, path = "/connectors/{name}/resume", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 202, description = "Resuming")))]
 async fn resume(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     let herder = state.herder.clone();
     blocking(move || herder.set_target(&name, TargetState::Running)).await??;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
+#[utoipa::path(put, path = "/connectors/{name}/stop", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 204, description = "Stopped: tasks shut down, config kept")))]
 async fn stop(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     let herder = state.herder.clone();
     blocking(move || herder.set_target(&name, TargetState::Stopped)).await??;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/connectors/{name}/offsets", tag = "offsets", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "{\"offsets\": [{partition, offset}]} in the source or sink form (KIP-875)", body = Object)))]
 async fn get_offsets(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     Ok(json_response(
         StatusCode::OK,
@@ -501,6 +505,7 @@ async fn get_offsets(State(state): Shared, Path(name): Path<String>) -> ApiResul
     ))
 }
 
+#[utoipa::path(patch, path = "/connectors/{name}/offsets", tag = "offsets", params(("name" = String, Path, description = "The connector's name, percent-encoded")), request_body(content = Object, description = "{\"offsets\": [{partition, offset}]}; the connector must be STOPPED"), responses((status = 200, description = "Altered", body = Object), (status = 409, description = "The connector is not STOPPED", body = ErrorBody)))]
 async fn alter_offsets(State(state): Shared, Path(name): Path<String>, body: Bytes) -> ApiResult {
     let body = parse_body(&body)?;
     Ok(json_response(
@@ -509,6 +514,7 @@ async fn alter_offsets(State(state): Shared, Path(name): Path<String>, body: Byt
     ))
 }
 
+#[utoipa::path(delete, path = "/connectors/{name}/offsets", tag = "offsets", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "Reset", body = Object), (status = 409, description = "The connector is not STOPPED", body = ErrorBody)))]
 async fn reset_offsets(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     Ok(json_response(
         StatusCode::OK,
@@ -516,52 +522,65 @@ async fn reset_offsets(State(state): Shared, Path(name): Path<String>) -> ApiRes
     ))
 }
 
+#[utoipa::path(get, path = "/connectors/{name}/topics", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "The connector's name to the topics it used", body = BTreeMap<String, openapi::ActiveTopics>)))]
 async fn connector_topics(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     state.herder.config(&name)?;
     let topics = state.herder.worker().status.topics(&name);
     Ok(json_response(
         StatusCode::OK,
-        json!({ name: { "topics": topics } }),
+        BTreeMap::from([(name, openapi::ActiveTopics { topics })]),
     ))
 }
 
+#[utoipa::path(put, path = "/connectors/{name}/topics/reset", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 202, description = "Forgotten")))]
 async fn reset_topics(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     state.herder.config(&name)?;
     state.herder.worker().status.reset_topics(&name);
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
+#[utoipa::path(get, path = "/connector-plugins", tag = "plugins", params(("connectorsOnly" = Option<bool>, Query, description = "false lists converters, transformations and predicates too")), responses((status = 200, description = "Loaded plugins", body = Vec<openapi::PluginInfo>)))]
 async fn list_plugins(State(state): Shared, RawQuery(query): RawQuery) -> ApiResult {
     let connectors_only = flag_or(&query, "connectorsOnly", true)?;
-    let mut plugins: Vec<Value> = state
-        .herder
-        .worker()
+    let worker = state.herder.worker();
+    let info = |class: &str, kind: &str, version: &str| openapi::PluginInfo {
+        class: class.to_string(),
+        kind: kind.to_string(),
+        version: version.to_string(),
+    };
+    let mut plugins: Vec<openapi::PluginInfo> = worker
         .plugins
         .plugins()
         .iter()
-        .map(|p| json!({"class": p.class_name, "type": p.kind, "version": p.version}))
+        .map(|p| {
+            let kind = serde_json::to_value(p.kind).unwrap_or_default();
+            info(
+                &p.class_name,
+                kind.as_str().unwrap_or("unknown"),
+                &p.version,
+            )
+        })
         .collect();
     if !connectors_only {
+        let version = env!("CARGO_PKG_VERSION");
         for class in [
             "org.apache.kafka.connect.converters.ByteArrayConverter",
             "org.apache.kafka.connect.storage.StringConverter",
             "org.apache.kafka.connect.json.JsonConverter",
         ] {
-            plugins.push(
-                json!({"class": class, "type": "converter", "version": env!("CARGO_PKG_VERSION")}),
-            );
+            plugins.push(info(class, "converter", version));
         }
-        plugins.push(json!({
-            "class": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
-            "type": "header_converter",
-            "version": env!("CARGO_PKG_VERSION"),
-        }));
-        for transform in state.herder.worker().plugins.transforms() {
-            plugins.push(json!({
-                "class": transform.class_name,
-                "type": transform.plugin_type.rest_name(),
-                "version": transform.version,
-            }));
+        plugins.push(info(
+            "org.apache.kafka.connect.storage.SimpleHeaderConverter",
+            "header_converter",
+            version,
+        ));
+        for transform in worker.plugins.transforms() {
+            plugins.push(info(
+                &transform.class_name,
+                transform.plugin_type.rest_name(),
+                &transform.version,
+            ));
         }
     }
     Ok(json_response(StatusCode::OK, plugins))
@@ -576,6 +595,7 @@ fn plugin(state: &RestState, class: &str) -> Result<Arc<crate::plugins::Plugin>,
     })
 }
 
+#[utoipa::path(get, path = "/connector-plugins/{class}/config", tag = "plugins", params(("class" = String, Path, description = "A plugin's class name or alias")), responses((status = 200, description = "The plugin's config keys", body = Vec<validation::ConfigKeyInfo>)))]
 async fn plugin_config(State(state): Shared, Path(class): Path<String>) -> ApiResult {
     // Transformations and predicates document their own keys, unprefixed, as Kafka Connect's do.
     if let Some(transform) = state.herder.worker().plugins.transform(&class) {
@@ -591,6 +611,7 @@ async fn plugin_config(State(state): Shared, Path(class): Path<String>) -> ApiRe
     ))
 }
 
+#[utoipa::path(put, path = "/connector-plugins/{class}/config/validate", tag = "plugins", params(("class" = String, Path, description = "A plugin's class name or alias")), request_body = BTreeMap<String, String>, responses((status = 200, description = "Each key's value and errors, secrets [hidden]", body = validation::ConfigInfos)))]
 async fn validate_config(
     State(state): Shared,
     Path(class): Path<String>,
