@@ -103,6 +103,18 @@ fn connector_names_outside_ascii_are_served_at_their_percent_encoded_paths() {
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.json()["name"], name);
     assert_eq!(
+        created.header("location"),
+        Some(format!("/connectors/{encoded}").as_str())
+    );
+    // A logger name is one target, not more filter directives.
+    let injected = request(
+        worker.port,
+        "PUT",
+        "/admin/loggers/ferry_runtime%3Ddebug%2Cx",
+        Some(&json!({"level": "INFO"})),
+    );
+    assert_eq!(injected.status, 400, "{}", injected.body);
+    assert_eq!(
         request(worker.port, "GET", "/connectors", None).json(),
         json!([name])
     );

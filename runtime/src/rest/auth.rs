@@ -62,7 +62,8 @@ pub enum Role {
 }
 
 impl Role {
-    fn name(self) -> &'static str {
+    /// The role's name in the users file.
+    pub fn name(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
             Role::Operator => "operator",
@@ -138,6 +139,11 @@ impl ConnectorPatterns {
     /// Whether the grant reaches connector `name`.
     pub fn allows(&self, name: &str) -> bool {
         self.set.is_match(name)
+    }
+
+    /// The patterns, as the users file gives them.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
     }
 }
 
@@ -347,6 +353,10 @@ pub fn required_role(method: &Method, path: &str, health_open: bool) -> Option<R
     if path == "/health" && health_open {
         return None;
     }
+    // The console's page and script hold no data; what they fetch is authenticated.
+    if super::console::is_asset(path) && (method == Method::GET || method == Method::HEAD) {
+        return None;
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     if method == Method::GET || method == Method::HEAD {
         return Some(Role::Viewer);
@@ -383,6 +393,9 @@ fn worker_wide_read(method: &Method, path: &str) -> bool {
         || (method == Method::PUT && path.ends_with("/config/validate"))
 }
 
+/// Sent by the web console with each call.
+pub const CONSOLE_HEADER: &str = "x-ferry-console";
+
 /// The middleware: identifies the caller, checks the role the request needs and, for a limited
 /// grant, that the connector is one it reaches.
 pub async fn authenticate(
@@ -414,6 +427,7 @@ pub async fn authenticate(
                 .flatten()
         }
     };
+    let from_console = request.headers().contains_key(CONSOLE_HEADER);
     let Some((user, grant)) = identity else {
         let delay = auth.failed(client.ip());
         tracing::warn!(client = %client, path = %request.uri().path(), "REST authentication failed: missing or wrong credentials");
@@ -423,10 +437,14 @@ pub async fn authenticate(
             "Authentication required: send HTTP Basic credentials or a Bearer token of a user in rest.auth.users.file, or a client certificate whose CN it lists",
         )
         .into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"ferry\", Bearer realm=\"ferry\""),
-        );
+        // The console asks for credentials itself: a challenge would make the browser open
+        // its own dialog over it.
+        if !from_console {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ferry\", Bearer realm=\"ferry\""),
+            );
+        }
         return response;
     };
     let role = grant.role;

@@ -115,6 +115,14 @@ pub(super) async fn set(
             LEVELS.join(", ")
         ))
     })?;
+    // A name is one tracing target (`ferry_runtime::worker`); anything else would be read as
+    // more filter directives than the one asked for.
+    let target_like = |c: char| c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.');
+    if logger.is_empty() || !logger.chars().all(target_like) {
+        return Err(ApiError::bad_request(format!(
+            "Logger name `{logger}` is not a logger: use a target such as ferry_runtime::worker, or root"
+        )));
+    }
     let level = Some(request.level.to_uppercase())
         .filter(|l| LEVELS.contains(&l.as_str()))
         .ok_or_else(|| {

@@ -5,6 +5,7 @@
 //! runtime, so a hung connector cannot stall the API.
 
 pub mod auth;
+mod console;
 mod error;
 mod loggers;
 mod openapi;
@@ -80,6 +81,10 @@ fn documented_routes(scope: Scope) -> OpenApiRouter<Arc<RestState>> {
     if scope.api {
         routes = routes
             .routes(routes!(server_info))
+            .routes(routes!(console::whoami))
+            .routes(routes!(console::index))
+            .routes(routes!(console::script))
+            .routes(routes!(console::style))
             .routes(routes!(openapi::document))
             .routes(routes!(health))
             .routes(routes!(metrics))
@@ -114,6 +119,10 @@ fn documented_routes(scope: Scope) -> OpenApiRouter<Arc<RestState>> {
 const ROUTES: &[&str] = &[
     "/",
     "/openapi.json",
+    "/whoami",
+    "/ui",
+    "/ui/app.js",
+    "/ui/app.css",
     "/health",
     "/metrics",
     "/connectors",
@@ -210,9 +219,23 @@ fn query_pairs(query: &Option<String>) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k.to_string(), v.to_string())
+            (form_decoded(k), form_decoded(v))
         })
         .collect()
+}
+
+/// What a path segment may not hold unencoded (RFC 3986: everything but unreserved characters).
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A query component as a form encodes it: `+` is a space, `%xx` a byte.
+fn form_decoded(text: &str) -> String {
+    percent_encoding::percent_decode_str(&text.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// A boolean query parameter, absent meaning `default`. Case-insensitive, as Kafka Connect's
@@ -334,7 +357,11 @@ async fn create_connector(State(state): Shared, body: Bytes) -> ApiResult {
         &state,
         blocking(move || herder.create(&name, config, initial)).await??,
     );
-    let location = format!("/connectors/{}", created.name);
+    // A header is ASCII: the name percent-encoded, as Kafka Connect's URI builder does.
+    let location = format!(
+        "/connectors/{}",
+        percent_encoding::utf8_percent_encode(&created.name, PATH_SEGMENT)
+    );
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
@@ -641,6 +668,18 @@ mod tests {
 
     fn query(text: &str) -> Option<String> {
         Some(text.to_string())
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert!(flag(&query("includeTasks=%74rue"), "includeTasks").unwrap());
+        assert_eq!(
+            query_pairs(&query("expand=st%61tus&a+b=c%20d")),
+            [
+                ("expand".to_string(), "status".to_string()),
+                ("a b".to_string(), "c d".to_string())
+            ]
+        );
     }
 
     #[test]

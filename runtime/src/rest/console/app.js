@@ -1,0 +1,338 @@
+// Ferry's web console: a client of the worker's public REST API, no framework and no build
+// step. Every value from the API goes into the page as text, never as markup.
+'use strict';
+
+const REFRESH_MS = 2000;
+const ROLES = ['viewer', 'operator', 'admin'];
+
+const session = {
+  authorization: sessionStorage.getItem('ferry.authorization'),
+  me: null,
+  // connector -> {records, at} from the last /metrics read, for records/s.
+  counters: new Map(),
+  rates: new Map(),
+  timer: null,
+};
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// h('td', {class: 'x'}, 'text', child): an element; strings become text nodes.
+function h(tag, attributes, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
+    else element.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+function setConnection(online) {
+  const banner = document.getElementById('connection');
+  banner.textContent = online ? '' : 'Connection to the worker lost; retrying…';
+  banner.className = online ? '' : 'offline';
+}
+
+async function api(method, path, body) {
+  const headers = { 'X-Ferry-Console': '1', Accept: 'application/json' };
+  if (session.authorization) headers.Authorization = session.authorization;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    setConnection(false);
+    throw new ApiError(0, 'The worker cannot be reached');
+  }
+  setConnection(true);
+  const text = await response.text();
+  const json = (response.headers.get('content-type') || '').startsWith('application/json');
+  const data = text && json ? JSON.parse(text) : text;
+  if (response.status === 401) {
+    showLogin(session.authorization ? 'Wrong credentials.' : '');
+    throw new ApiError(401, 'Authentication required');
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, (data && data.message) || response.statusText);
+  }
+  return data;
+}
+
+function may(role) {
+  return session.me && ROLES.indexOf(session.me.role) >= ROLES.indexOf(role);
+}
+
+function stateBadge(state) {
+  return h('span', { class: `state state-${state}` }, state);
+}
+
+function feedback(message, isError) {
+  const line = document.getElementById('feedback');
+  if (!line) return;
+  line.textContent = message;
+  line.className = isError ? 'error' : '';
+}
+
+function main(...children) {
+  const element = document.getElementById('main');
+  element.replaceChildren(...children);
+}
+
+// ---------------------------------------------------------------- login --
+
+function showLogin(message) {
+  stopRefresh();
+  session.me = null;
+  document.getElementById('identity').replaceChildren();
+  const user = h('input', { id: 'login-user', name: 'user', autocomplete: 'username', required: true });
+  const password = h('input', {
+    id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true,
+  });
+  const form = h('form', { class: 'login', 'aria-label': 'Sign in' },
+    h('label', { for: 'login-user' }, 'User'), user,
+    h('label', { for: 'login-password' }, 'Password'), password,
+    h('button', { type: 'submit', id: 'login-submit' }, 'Sign in'),
+    h('p', { id: 'feedback', role: 'status', class: message ? 'error' : '' }, message));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    session.authorization = `Basic ${btoa(unescape(encodeURIComponent(`${user.value}:${password.value}`)))}`;
+    sessionStorage.setItem('ferry.authorization', session.authorization);
+    start();
+  });
+  main(h('h1', {}, 'Sign in to this worker'), form);
+  user.focus();
+}
+
+function signOut() {
+  session.authorization = null;
+  sessionStorage.removeItem('ferry.authorization');
+  showLogin('');
+}
+
+function showIdentity() {
+  const identity = document.getElementById('identity');
+  const me = session.me;
+  identity.replaceChildren(
+    h('span', { id: 'whoami' }, me.user ? `${me.user} (${me.role})` : 'no authentication'),
+    me.authentication ? h('button', { type: 'button', onclick: signOut, style: 'margin-left:.6rem' }, 'Sign out') : null,
+  );
+}
+
+// -------------------------------------------------------------- metrics --
+
+// Records per second per connector, from the counters of this worker's /metrics.
+async function readRates() {
+  let text;
+  try {
+    text = await api('GET', '/metrics');
+  } catch (error) {
+    return;
+  }
+  const now = Date.now();
+  const totals = new Map();
+  const pattern = /^ferry_(?:source_records_written|sink_records_put)_total\{([^}]*)\} (\S+)$/;
+  for (const line of String(text).split('\n')) {
+    const match = pattern.exec(line);
+    if (!match) continue;
+    const connector = /connector="((?:[^"\\]|\\.)*)"/.exec(match[1]);
+    if (!connector) continue;
+    const name = connector[1].replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c));
+    totals.set(name, (totals.get(name) || 0) + Number(match[2]));
+  }
+  for (const [name, records] of totals) {
+    const last = session.counters.get(name);
+    if (last && now > last.at) {
+      session.rates.set(name, Math.max(0, ((records - last.records) * 1000) / (now - last.at)));
+    }
+    session.counters.set(name, { records, at: now });
+  }
+}
+
+function rate(name) {
+  const value = session.rates.get(name);
+  return value === undefined ? '–' : value.toFixed(1);
+}
+
+// ------------------------------------------------------------- overview --
+
+function taskCounts(status) {
+  const counts = { RUNNING: 0, FAILED: 0, PAUSED: 0 };
+  for (const task of status.tasks || []) counts[task.state] = (counts[task.state] || 0) + 1;
+  return `${counts.RUNNING} running, ${counts.FAILED} failed, ${counts.PAUSED} paused of ${(status.tasks || []).length}`;
+}
+
+function lastError(status) {
+  const failed = [status.connector, ...(status.tasks || [])].find((s) => s && s.trace);
+  return failed ? failed.trace.split('\n')[0] : '';
+}
+
+async function renderOverview() {
+  const [connectors] = await Promise.all([
+    api('GET', '/connectors?expand=status&expand=info'),
+    readRates(),
+  ]);
+  const names = Object.keys(connectors).sort();
+  const workers = new Map();
+  const rows = names.map((name) => {
+    const { status, info } = connectors[name];
+    for (const task of (status && status.tasks) || []) {
+      if (!workers.has(task.worker_id)) workers.set(task.worker_id, []);
+      workers.get(task.worker_id).push(`${name}-${task.id}`);
+    }
+    if (status && !workers.has(status.connector.worker_id)) workers.set(status.connector.worker_id, []);
+    return h('tr', { 'data-connector': name },
+      h('td', {}, h('a', { href: `#/connectors/${encodeURIComponent(name)}` }, name)),
+      h('td', {}, info ? info.type : ''),
+      h('td', {}, info ? info.config['connector.class'] : ''),
+      h('td', {}, status ? stateBadge(status.connector.state) : ''),
+      h('td', {}, status ? taskCounts(status) : ''),
+      h('td', { class: 'rate' }, rate(name)),
+      h('td', { class: 'muted' }, status ? lastError(status) : ''));
+  });
+  main(
+    h('h1', {}, 'Connectors'),
+    rows.length
+      ? h('table', { id: 'connectors' },
+        h('thead', {}, h('tr', {}, ['Name', 'Type', 'Plugin', 'State', 'Tasks', 'Records/s', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, rows))
+      : h('p', { class: 'muted' }, 'No connectors yet.'),
+    h('h2', {}, 'Workers'),
+    h('table', { id: 'workers' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Worker'), h('th', { scope: 'col' }, 'Tasks'))),
+      h('tbody', {}, [...workers.keys()].sort().map((worker) => h('tr', { 'data-worker': worker },
+        h('td', {}, worker), h('td', {}, workers.get(worker).sort().join(', ') || '–'))))),
+  );
+}
+
+// ------------------------------------------------------------ connector --
+
+function actionButton(label, role, run, options) {
+  if (!may(role)) return null;
+  return h('button', {
+    type: 'button',
+    class: options && options.danger ? 'danger' : null,
+    'data-action': label,
+    onclick: async () => {
+      if (options && options.confirm && !window.confirm(options.confirm)) return;
+      try {
+        await run();
+        feedback(`${label}: done`, false);
+        refresh();
+      } catch (error) {
+        if (error.status !== 401) feedback(`${label}: ${error.message}`, true);
+      }
+    },
+  }, label);
+}
+
+async function renderConnector(name) {
+  const path = `/connectors/${encodeURIComponent(name)}`;
+  let status;
+  let info;
+  try {
+    [status, info] = await Promise.all([api('GET', `${path}/status`), api('GET', path), readRates()]);
+  } catch (error) {
+    if (error.status === 404) {
+      main(h('h1', {}, name), h('p', { id: 'feedback', role: 'status' }, 'This connector does not exist (any more).'),
+        h('a', { href: '#/' }, 'Back to the connectors'));
+      return;
+    }
+    throw error;
+  }
+  const previous = document.getElementById('feedback');
+  const message = previous && previous.dataset.connector === name ? previous : null;
+  const actions = h('div', { class: 'actions', role: 'group', 'aria-label': 'Connector actions' },
+    actionButton('Pause', 'operator', () => api('PUT', `${path}/pause`)),
+    actionButton('Resume', 'operator', () => api('PUT', `${path}/resume`)),
+    actionButton('Stop', 'operator', () => api('PUT', `${path}/stop`)),
+    actionButton('Restart', 'operator', () => api('POST', `${path}/restart`)),
+    actionButton('Restart all tasks', 'operator', () => api('POST', `${path}/restart?includeTasks=true`)),
+    actionButton('Restart failed tasks', 'operator', () => api('POST', `${path}/restart?includeTasks=true&onlyFailed=true`)),
+    actionButton('Reset offsets', 'admin', () => api('DELETE', `${path}/offsets`), { confirm: `Reset the offsets of ${name}? It must be STOPPED.`, danger: true }),
+    actionButton('Delete', 'admin', async () => {
+      await api('DELETE', path);
+      location.hash = '#/';
+    }, { confirm: `Delete connector ${name}?`, danger: true }));
+  const tasks = status.tasks.map((task) => h('tr', { 'data-task': task.id },
+    h('td', {}, String(task.id)),
+    h('td', {}, stateBadge(task.state)),
+    h('td', {}, task.worker_id),
+    h('td', {}, task.trace ? [
+      h('pre', { class: 'trace', tabindex: '0', 'aria-label': `Trace of task ${task.id}` }, task.trace),
+      h('button', { type: 'button', onclick: () => navigator.clipboard && navigator.clipboard.writeText(task.trace) }, 'Copy trace'),
+    ] : ''),
+    h('td', {}, actionButton('Restart task', 'operator', () => api('POST', `${path}/tasks/${task.id}/restart`)))));
+  const config = Object.keys(info.config).sort().map((key) => h('tr', {},
+    h('td', {}, key), h('td', { class: info.config[key] === '[hidden]' ? 'muted' : '' }, info.config[key])));
+  main(
+    h('p', {}, h('a', { href: '#/' }, '← Connectors')),
+    h('h1', {}, name, ' ', h('span', { id: 'connector-state' }, stateBadge(status.connector.state))),
+    h('p', { class: 'muted' }, `${status.type} · ${info.config['connector.class']} · on ${status.connector.worker_id} · ${rate(name)} records/s`),
+    status.connector.trace ? h('pre', { class: 'trace', tabindex: '0' }, status.connector.trace) : null,
+    actions,
+    message || h('p', { id: 'feedback', role: 'status', 'data-connector': name }),
+    h('h2', {}, 'Tasks'),
+    h('table', { id: 'tasks' },
+      h('thead', {}, h('tr', {}, ['Task', 'State', 'Worker', 'Trace', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, tasks)),
+    h('h2', {}, 'Configuration'),
+    h('table', { id: 'config' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Key'), h('th', { scope: 'col' }, 'Value'))),
+      h('tbody', {}, config)),
+  );
+}
+
+// --------------------------------------------------------------- router --
+
+function route() {
+  const match = /^#\/connectors\/(.+)$/.exec(location.hash);
+  return match ? { connector: decodeURIComponent(match[1]) } : {};
+}
+
+async function refresh() {
+  if (!session.me) return;
+  const { connector } = route();
+  try {
+    if (connector !== undefined) await renderConnector(connector);
+    else await renderOverview();
+  } catch (error) {
+    if (error.status !== 401 && error.status !== 0) feedback(error.message, true);
+  }
+}
+
+function stopRefresh() {
+  if (session.timer) clearInterval(session.timer);
+  session.timer = null;
+}
+
+async function start() {
+  try {
+    const [me, worker] = await Promise.all([api('GET', '/whoami'), api('GET', '/')]);
+    session.me = me;
+    document.getElementById('worker').textContent = `version ${worker.version} · Kafka cluster ${worker.kafka_cluster_id}`;
+  } catch (error) {
+    if (error.status !== 401) main(h('p', { class: 'error', role: 'alert' }, error.message));
+    if (error.status === 0) setTimeout(start, REFRESH_MS);
+    return;
+  }
+  showIdentity();
+  await refresh();
+  stopRefresh();
+  session.timer = setInterval(refresh, REFRESH_MS);
+}
+
+window.addEventListener('hashchange', refresh);
+start();
