@@ -88,7 +88,25 @@ function feedback(message, isError) {
 
 function main(...children) {
   const element = document.getElementById('main');
-  element.replaceChildren(...children);
+  // The control that had the focus gets it back in the new page (keyboard users stay put).
+  const focused = document.activeElement && document.activeElement.dataset.action;
+  element.replaceChildren(...children.filter((child) => child !== null && child !== undefined));
+  if (focused) {
+    const again = element.querySelector(`[data-action="${CSS.escape(focused)}"]`);
+    if (again) again.focus();
+  }
+}
+
+// Re-renders only when what the page shows changed; the records/s figures are updated in place.
+function unchanged(page, data) {
+  const key = JSON.stringify([page, data, session.me && session.me.role]);
+  if (session.shown === key) return true;
+  session.shown = key;
+  return false;
+}
+
+function updateRates() {
+  for (const cell of document.querySelectorAll('[data-rate]')) cell.textContent = rate(cell.dataset.rate);
 }
 
 // ---------------------------------------------------------------- login --
@@ -112,6 +130,7 @@ function showLogin(message) {
     sessionStorage.setItem('ferry.authorization', session.authorization);
     start();
   });
+  session.shown = null;
   main(h('h1', {}, 'Sign in to this worker'), form);
   user.focus();
 }
@@ -184,6 +203,10 @@ async function renderOverview() {
     api('GET', '/connectors?expand=status&expand=info'),
     readRates(),
   ]);
+  if (unchanged('overview', connectors)) {
+    updateRates();
+    return;
+  }
   const names = Object.keys(connectors).sort();
   const workers = new Map();
   const rows = names.map((name) => {
@@ -199,7 +222,7 @@ async function renderOverview() {
       h('td', {}, info ? info.config['connector.class'] : ''),
       h('td', {}, status ? stateBadge(status.connector.state) : ''),
       h('td', {}, status ? taskCounts(status) : ''),
-      h('td', { class: 'rate' }, rate(name)),
+      h('td', { class: 'rate', 'data-rate': name }, rate(name)),
       h('td', { class: 'muted' }, status ? lastError(status) : ''));
   });
   main(
@@ -246,11 +269,16 @@ async function renderConnector(name) {
     [status, info] = await Promise.all([api('GET', `${path}/status`), api('GET', path), readRates()]);
   } catch (error) {
     if (error.status === 404) {
+      session.shown = null;
       main(h('h1', {}, name), h('p', { id: 'feedback', role: 'status' }, 'This connector does not exist (any more).'),
         h('a', { href: '#/' }, 'Back to the connectors'));
       return;
     }
     throw error;
+  }
+  if (unchanged(`connector:${name}`, [status, info])) {
+    updateRates();
+    return;
   }
   const previous = document.getElementById('feedback');
   const message = previous && previous.dataset.connector === name ? previous : null;
@@ -280,7 +308,8 @@ async function renderConnector(name) {
   main(
     h('p', {}, h('a', { href: '#/' }, '← Connectors')),
     h('h1', {}, name, ' ', h('span', { id: 'connector-state' }, stateBadge(status.connector.state))),
-    h('p', { class: 'muted' }, `${status.type} · ${info.config['connector.class']} · on ${status.connector.worker_id} · ${rate(name)} records/s`),
+    h('p', { class: 'muted' }, `${status.type} · ${info.config['connector.class']} · on ${status.connector.worker_id} · `,
+      h('span', { 'data-rate': name }, rate(name)), ' records/s'),
     status.connector.trace ? h('pre', { class: 'trace', tabindex: '0' }, status.connector.trace) : null,
     actions,
     message || h('p', { id: 'feedback', role: 'status', 'data-connector': name }),
@@ -334,5 +363,8 @@ async function start() {
   session.timer = setInterval(refresh, REFRESH_MS);
 }
 
-window.addEventListener('hashchange', refresh);
+window.addEventListener('hashchange', () => {
+  session.shown = null;
+  refresh();
+});
 start();
