@@ -38,7 +38,8 @@ def free_port():
 
 
 class Worker:
-    def __init__(self, directory):
+    def __init__(self, directory, mode="standalone", extra="", offsets_topic=None):
+        directory.mkdir(parents=True, exist_ok=True)
         binary = Path(os.environ.get("FERRY_BIN", REPO / "target" / "debug" / "ferry"))
         libraries = Path(os.environ.get("FERRY_LIB_DIR", REPO / "target" / "debug"))
         plugins = directory / "plugins"
@@ -57,15 +58,15 @@ class Worker:
             f"bootstrap.servers: {env('FERRY_KAFKA_BOOTSTRAP')}\n"
             f"plugin.path: {plugins}\n"
             f"listeners: {self.url}\n"
-            f"offset.storage.topic: console-offsets-{uuid.uuid4().hex[:8]}\n"
+            f"offset.storage.topic: {offsets_topic or 'console-offsets-' + uuid.uuid4().hex[:8]}\n"
             "offset.storage.partitions: 1\n"
             f"state.dir: {directory / 'state'}\n"
             f"rest.auth.users.file: {directory / 'users.yaml'}\n"
             "offset.flush.interval.ms: 500\n"
             "task.shutdown.graceful.timeout.ms: 2000\n"
-            "task.restart.enabled: false\n")
+            "task.restart.enabled: false\n" + extra)
         self.log = directory / "worker.log"
-        self.process = subprocess.Popen([binary, "standalone", directory / "worker.yaml"],
+        self.process = subprocess.Popen([binary, mode, directory / "worker.yaml"],
                                         stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
         deadline = time.monotonic() + 60
         while True:
@@ -103,8 +104,33 @@ def worker():
         running.stop()
 
 
+@pytest.fixture(scope="session")
+def cluster():
+    """Two distributed workers of one group."""
+    group = f"console-{uuid.uuid4().hex[:8]}"
+    extra = (f"group.id: {group}\nconfig.storage.topic: {group}-configs\n"
+             f"status.storage.topic: {group}-status\nsession.timeout.ms: 6000\nheartbeat.interval.ms: 1000\n")
+    with tempfile.TemporaryDirectory() as directory:
+        workers = []
+        try:
+            for index in range(2):
+                workers.append(Worker(Path(directory) / f"w{index}", "distributed", extra, f"{group}-offsets"))
+            yield workers
+        finally:
+            for running in workers:
+                running.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.failed_call = report.failed
+
+
 @pytest.fixture
-def browser():
+def browser(request):
     options = webdriver.ChromeOptions()
     options.binary_location = os.environ.get("FERRY_CHROMIUM", "/usr/bin/chromium")
     for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -114,6 +140,10 @@ def browser():
                               options=options)
     driver.set_page_load_timeout(30)
     yield driver
+    if getattr(request.node, "failed_call", False):
+        # What the page showed when the test failed, for the report.
+        screenshot(driver, f"failed-{request.node.name}")
+        print(f"--- page text at the failure:\n{driver.execute_script('return document.body.innerText')}")
     driver.quit()
 
 

@@ -2,11 +2,13 @@
 and can do, checked through the page itself."""
 
 import os
+import subprocess
+import threading
 import uuid
 
 from conftest import USERS, screenshot
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 WAIT_S = 30
 
@@ -97,3 +99,118 @@ def test_a_viewer_sees_no_action_and_no_secret(worker, browser):
     assert secret not in browser.page_source
     assert browser.find_elements(By.CSS_SELECTOR, "button[data-action]") == []
     worker.call("DELETE", f"/connectors/{name}")
+
+
+def fill(driver, key, value):
+    field = driver.find_element(By.ID, f"field-{key}")
+    field.clear()
+    field.send_keys(value)
+
+
+def test_an_mqtt_source_created_from_the_form_shows_errors_by_their_field_and_then_runs(worker, browser):
+    name = f"fleet-{uuid.uuid4().hex[:6]}"
+    prefix = f"console/{name}"
+    sign_in(browser, worker, "admin")
+    wait(browser, "the new-connector link", lambda d: d.find_elements(By.ID, "new-connector"))
+    browser.find_element(By.ID, "new-connector").click()
+    wait(browser, "the create form", lambda d: d.find_elements(By.ID, "connector-plugin"))
+    browser.find_element(By.ID, "connector-name").send_keys(name)
+    Select(browser.find_element(By.ID, "connector-plugin")).select_by_value("ferry.mqtt.MqttSourceConnector")
+    wait(browser, "the plugin's fields", lambda d: d.find_elements(By.ID, "field-mqtt.qos"))
+    fill(browser, "mqtt.server.uri", f"tcp://127.0.0.1:{os.environ['FERRY_MQTT_PORT']}")
+    fill(browser, "mqtt.topics", f"{prefix}/#")
+    fill(browser, "kafka.topic", f"console-{name}")
+    fill(browser, "mqtt.qos", "7")
+    wait(browser, "the error next to mqtt.qos", lambda d: text_of(d, '[id="error-mqtt.qos"]') != "")
+    assert text_of(browser, '[id="error-mqtt.topics"]') == ""
+    browser.find_element(By.ID, "create-submit").click()
+    wait(browser, "the refusal", lambda d: "Fix the fields" in text_of(d, "#feedback"))
+    fill(browser, "mqtt.qos", "1")
+    wait(browser, "the mqtt.qos error gone", lambda d: text_of(d, '[id="error-mqtt.qos"]') == "")
+    browser.find_element(By.ID, "create-submit").click()
+    wait(browser, f"{name}'s page, RUNNING", lambda d: connector_state(d) == "RUNNING")
+
+    # Messages published to the broker show as records/s on the page.
+    stop = threading.Event()
+
+    def publish():
+        n = 0
+        while not stop.is_set():
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", os.environ["FERRY_MQTT_PORT"],
+                            "-q", "1", "-t", f"{prefix}/car-{n % 10}", "-m", f"reading {n}"],
+                           check=False, timeout=10)
+            n += 1
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    try:
+        wait(browser, "records/s above 0 while messages are published",
+             lambda d: text_of(d, f'[data-rate="{name}"]') not in ("", "–", "0.0"))
+    finally:
+        stop.set()
+        publisher.join(timeout=15)
+    worker.call("DELETE", f"/connectors/{name}")
+
+
+def test_a_failed_task_shows_its_trace_and_restart_failed_tasks_runs_it_again(worker, browser):
+    name = f"fragile-{uuid.uuid4().hex[:6]}"
+    # About 10 s of records (10 ms a poll), then a panic: long enough to see it RUNNING again.
+    worker.call("POST", "/connectors", {"name": name, "config": {
+        "connector.class": "PanickingSource", "kafka.topic": f"console-{name}", "panic.after": "1000"}})
+    sign_in(browser, worker, "admin")
+    browser.get(f"{worker.url}/ui#/connectors/{name}")
+    task = 'tr[data-task="0"]'
+    WebDriverWait(browser, 60, poll_frequency=0.2).until(
+        lambda d: "FAILED" in text_of(d, task), message="not within 60 s: task 0 FAILED")
+    assert "boom: the panicking source gave up" in text_of(browser, f"{task} pre.trace")
+    screenshot(browser, "failed-task")
+    click(browser, "Restart failed tasks")
+    wait(browser, "task 0 RUNNING again after Restart failed tasks",
+         lambda d: "RUNNING" in text_of(d, task) and not d.find_elements(By.CSS_SELECTOR, f"{task} pre.trace"))
+    assert "Restart failed tasks: done" in text_of(browser, "#feedback")
+    worker.call("DELETE", f"/connectors/{name}")
+
+
+def test_editing_a_config_shows_the_changes_before_saving_them(worker, browser):
+    name = f"edited-{uuid.uuid4().hex[:6]}"
+    worker.call("POST", "/connectors", {"name": name, "config": {
+        "connector.class": "SequenceSource", "kafka.topic": f"console-{name}", "rate.per.second": "5"}})
+    sign_in(browser, worker, "admin")
+    browser.get(f"{worker.url}/ui#/connectors/{name}")
+    wait(browser, "the edit link", lambda d: d.find_elements(By.ID, "edit-connector"))
+    browser.find_element(By.ID, "edit-connector").click()
+    wait(browser, "the edit form", lambda d: d.find_elements(By.ID, "field-rate.per.second"))
+    fill(browser, "rate.per.second", "7")
+    browser.find_element(By.ID, "review").click()
+    wait(browser, "the change listed", lambda d: "rate.per.second" in text_of(d, "#changes"))
+    changes = text_of(browser, "#changes")
+    assert "5" in changes and "7" in changes and "kafka.topic" not in changes, changes
+    browser.find_element(By.ID, "save").click()
+    wait(browser, "back on the connector page", lambda d: connector_state(d) != "")
+    assert worker.call("GET", f"/connectors/{name}/config")["rate.per.second"] == "7"
+    worker.call("DELETE", f"/connectors/{name}")
+
+
+def test_the_overview_of_a_two_worker_cluster_shows_both_workers_and_their_tasks(cluster, browser):
+    first, second = cluster
+    name = f"spread-{uuid.uuid4().hex[:6]}"
+    first.call("POST", "/connectors", {"name": name, "config": {
+        "connector.class": "SequenceSource", "kafka.topic": f"console-{name}", "tasks.max": "2",
+        "rate.per.second": "5"}})
+    workers = {f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"}
+    sign_in(browser, second, "admin")
+
+    def spread(driver):
+        rows = driver.execute_script(
+            "return [...document.querySelectorAll('#workers tr[data-worker]')]"
+            ".map(r => [r.dataset.worker, r.cells[1].innerText]);")
+        tasks = {worker: text for worker, text in rows}
+        return set(tasks) == workers and all(f"{name}-" in text for text in tasks.values())
+
+    WebDriverWait(browser, 90, poll_frequency=0.5).until(
+        spread, message="not within 90 s: both workers listed, each running a task of the connector")
+    wait(browser, "both tasks RUNNING",
+         lambda d: "2 running" in text_of(d, f'tr[data-connector="{name}"]'))
+    assert "Distributed: 2 workers" in text_of(browser, "#cluster")
+    screenshot(browser, "cluster")
+    first.call("DELETE", f"/connectors/{name}")

@@ -162,6 +162,16 @@ async function readRates() {
   }
   const now = Date.now();
   const totals = new Map();
+  // This worker's view of its cluster (distributed mode only).
+  const gauge = (name) => {
+    const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(String(text));
+    return match ? Number(match[1]) : undefined;
+  };
+  session.cluster = gauge('ferry_cluster_members') === undefined ? null : {
+    leader: gauge('ferry_cluster_leader') === 1,
+    generation: gauge('ferry_cluster_assignment_generation'),
+    members: gauge('ferry_cluster_members'),
+  };
   const pattern = /^ferry_(?:source_records_written|sink_records_put)_total\{([^}]*)\} (\S+)$/;
   for (const line of String(text).split('\n')) {
     const match = pattern.exec(line);
@@ -203,7 +213,7 @@ async function renderOverview() {
     api('GET', '/connectors?expand=status&expand=info'),
     readRates(),
   ]);
-  if (unchanged('overview', connectors)) {
+  if (unchanged('overview', [connectors, session.cluster])) {
     updateRates();
     return;
   }
@@ -227,12 +237,16 @@ async function renderOverview() {
   });
   main(
     h('h1', {}, 'Connectors'),
+    may('admin') ? h('p', {}, h('a', { href: '#/new', id: 'new-connector' }, 'New connector')) : null,
     rows.length
       ? h('table', { id: 'connectors' },
         h('thead', {}, h('tr', {}, ['Name', 'Type', 'Plugin', 'State', 'Tasks', 'Records/s', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No connectors yet.'),
     h('h2', {}, 'Workers'),
+    h('p', { id: 'cluster', class: 'muted' }, session.cluster
+      ? `Distributed: ${session.cluster.members} workers in assignment generation ${session.cluster.generation}; the worker serving this page ${session.cluster.leader ? 'is' : 'is not'} the leader.`
+      : 'Standalone worker.'),
     h('table', { id: 'workers' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Worker'), h('th', { scope: 'col' }, 'Tasks'))),
       h('tbody', {}, [...workers.keys()].sort().map((worker) => h('tr', { 'data-worker': worker },
@@ -289,6 +303,7 @@ async function renderConnector(name) {
     actionButton('Restart', 'operator', () => api('POST', `${path}/restart`)),
     actionButton('Restart all tasks', 'operator', () => api('POST', `${path}/restart?includeTasks=true`)),
     actionButton('Restart failed tasks', 'operator', () => api('POST', `${path}/restart?includeTasks=true&onlyFailed=true`)),
+    may('admin') ? h('a', { href: `#/connectors/${encodeURIComponent(name)}/edit`, id: 'edit-connector' }, 'Edit config') : null,
     actionButton('Reset offsets', 'admin', () => api('DELETE', `${path}/offsets`), { confirm: `Reset the offsets of ${name}? It must be STOPPED.`, danger: true }),
     actionButton('Delete', 'admin', async () => {
       await api('DELETE', path);
@@ -324,16 +339,241 @@ async function renderConnector(name) {
   );
 }
 
+
+// ----------------------------------------------------- create and edit --
+
+// The form of a plugin's config definition: one labelled field per key, grouped as the
+// definition groups them, each with its documentation and a place for its errors.
+function configForm(definitions, values) {
+  const groups = new Map();
+  for (const definition of definitions) {
+    if (definition.name === 'connector.class' || definition.name === 'name') continue;
+    if (!groups.has(definition.group)) groups.set(definition.group, []);
+    groups.get(definition.group).push(definition);
+  }
+  const fieldsets = [...groups.entries()].map(([group, keys], index) => {
+    const fields = keys.map((definition) => {
+      const id = `field-${definition.name}`;
+      const value = values[definition.name];
+      const input = definition.type === 'BOOLEAN'
+        ? h('select', { id, name: definition.name, 'data-key': definition.name },
+          h('option', { value: '' }, definition.default_value ? `(default: ${definition.default_value})` : '(unset)'),
+          h('option', { value: 'true', selected: value === 'true' }, 'true'),
+          h('option', { value: 'false', selected: value === 'false' }, 'false'))
+        : h('input', {
+          id,
+          name: definition.name,
+          'data-key': definition.name,
+          type: definition.type === 'PASSWORD' ? 'password' : 'text',
+          autocomplete: definition.type === 'PASSWORD' ? 'new-password' : 'off',
+          placeholder: definition.default_value || '',
+          value: value === undefined ? null : value,
+          'aria-describedby': `help-${definition.name} error-${definition.name}`,
+        });
+      return h('div', { class: 'field' },
+        h('label', { for: id }, definition.display_name || definition.name,
+          definition.required ? h('span', { class: 'required', 'aria-label': 'required' }, ' *') : null,
+          definition.display_name && definition.display_name !== definition.name
+            ? h('code', { class: 'muted' }, ` ${definition.name}`) : null),
+        input,
+        h('p', { class: 'muted help', id: `help-${definition.name}` }, definition.documentation),
+        h('p', { class: 'field-error error', id: `error-${definition.name}`, role: 'alert' }));
+    });
+    // The plugin's own group first and open; the runtime's long list folded.
+    return h('details', { open: index === 0 || group !== 'Common', 'data-group': group },
+      h('summary', {}, group), fields);
+  });
+  // Plugins' own groups before the runtime's ones.
+  fieldsets.sort((a, b) => (a.dataset.group === 'Common') - (b.dataset.group === 'Common'));
+  return fieldsets;
+}
+
+function formValues(form, className, name) {
+  const config = { 'connector.class': className, name };
+  for (const field of form.querySelectorAll('[data-key]')) {
+    if (field.value !== '') config[field.dataset.key] = field.value;
+  }
+  return config;
+}
+
+// Asks the validate endpoint and shows each key's errors next to its field.
+async function showValidation(form, className, name) {
+  const result = await api('PUT', `/connector-plugins/${encodeURIComponent(className)}/config/validate`,
+    formValues(form, className, name));
+  const errors = new Map();
+  for (const config of result.configs) errors.set(config.value.name, config.value.errors);
+  const shown = new Set();
+  for (const line of form.querySelectorAll('.field-error')) {
+    const key = line.id.slice('error-'.length);
+    shown.add(key);
+    line.textContent = (errors.get(key) || []).join(' ');
+  }
+  // Errors of keys the form has no field for (the name, a key only pasted JSON set).
+  const others = [...errors].filter(([key, list]) => list.length && !shown.has(key))
+    .map(([key, list]) => `${key}: ${list.join(' ')}`);
+  return { count: result.error_count, others };
+}
+
+function debounce(run, ms) {
+  let timer = null;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(run, ms);
+  };
+}
+
+async function renderCreate() {
+  stopRefresh();
+  session.shown = null;
+  const plugins = (await api('GET', '/connector-plugins')).filter((p) => p.type === 'source' || p.type === 'sink');
+  const name = h('input', { id: 'connector-name', name: 'name', required: true, autocomplete: 'off' });
+  const plugin = h('select', { id: 'connector-plugin', name: 'plugin' },
+    h('option', { value: '' }, 'Choose a plugin'),
+    plugins.map((p) => h('option', { value: p.class }, `${p.class} (${p.type}, ${p.version})`)));
+  const fields = h('div', { id: 'fields' });
+  const pasted = h('textarea', { id: 'connector-json', rows: 8, cols: 80, 'aria-label': 'Connector JSON' });
+  const form = h('form', { id: 'create-form', 'aria-label': 'New connector' },
+    h('div', { class: 'field' }, h('label', { for: 'connector-name' }, 'Name'), name),
+    h('div', { class: 'field' }, h('label', { for: 'connector-plugin' }, 'Plugin'), plugin),
+    fields,
+    h('details', {}, h('summary', {}, 'Or paste a Kafka Connect JSON config'), pasted,
+      h('button', { type: 'button', id: 'apply-json', onclick: () => applyJson() }, 'Fill the form from it')),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'create-submit' }, 'Create')),
+    h('p', { id: 'feedback', role: 'status' }));
+  const validate = debounce(() => plugin.value && showValidation(form, plugin.value, name.value).catch(() => {}), 400);
+  async function choose(values) {
+    fields.replaceChildren();
+    if (!plugin.value) return;
+    const definitions = await api('GET', `/connector-plugins/${encodeURIComponent(plugin.value)}/config`);
+    fields.replaceChildren(...configForm(definitions, values || {}));
+  }
+  async function applyJson() {
+    let parsed;
+    try {
+      parsed = JSON.parse(pasted.value);
+    } catch (error) {
+      feedback(`The JSON does not parse: ${error.message}`, true);
+      return;
+    }
+    const config = parsed.config || parsed;
+    if (parsed.name || config.name) name.value = parsed.name || config.name;
+    const match = plugins.find((p) => p.class === config['connector.class'] || p.class.endsWith(`.${config['connector.class']}`));
+    if (!match) {
+      feedback(`connector.class ${config['connector.class']} is not a loaded plugin`, true);
+      return;
+    }
+    plugin.value = match.class;
+    await choose(config);
+    validate();
+  }
+  plugin.addEventListener('change', () => choose({}));
+  form.addEventListener('input', validate);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (!plugin.value) {
+      feedback('Choose a plugin first', true);
+      return;
+    }
+    try {
+      const { count, others } = await showValidation(form, plugin.value, name.value);
+      if (count > 0) {
+        feedback(['Fix the fields marked above first.', ...others].join(' '), true);
+        return;
+      }
+      await api('POST', '/connectors', { name: name.value, config: formValues(form, plugin.value, name.value) });
+      location.hash = `#/connectors/${encodeURIComponent(name.value)}`;
+    } catch (error) {
+      if (error.status !== 401) feedback(error.message, true);
+    }
+  });
+  main(h('p', {}, h('a', { href: '#/' }, '← Connectors')), h('h1', {}, 'New connector'), form);
+  name.focus();
+}
+
+// Edit: the same form with the stored values (secrets stay [hidden], which keeps them), and the
+// changes listed for confirmation before they are saved.
+async function renderEdit(connectorName) {
+  stopRefresh();
+  session.shown = null;
+  const path = `/connectors/${encodeURIComponent(connectorName)}`;
+  const stored = await api('GET', `${path}/config`);
+  const className = stored['connector.class'];
+  const definitions = await api('GET', `/connector-plugins/${encodeURIComponent(className)}/config`);
+  const form = h('form', { id: 'edit-form', 'aria-label': `Edit ${connectorName}` },
+    configForm(definitions, stored),
+    h('div', { id: 'diff' }),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', id: 'review' }, 'Review changes'),
+      h('button', { type: 'submit', id: 'save', disabled: true }, 'Save')),
+    h('p', { id: 'feedback', role: 'status' }));
+  const changes = () => {
+    const next = formValues(form, className, stored.name);
+    for (const key of Object.keys(stored)) {
+      if (!(key in next) && !definitions.some((d) => d.name === key)) next[key] = stored[key];
+    }
+    const keys = [...new Set([...Object.keys(stored), ...Object.keys(next)])].sort();
+    return { next, changed: keys.filter((k) => stored[k] !== next[k]).map((k) => [k, stored[k], next[k]]) };
+  };
+  const validate = debounce(() => showValidation(form, className, stored.name).catch(() => {}), 400);
+  form.addEventListener('input', () => {
+    form.querySelector('#save').disabled = true;
+    validate();
+  });
+  form.querySelector('#review').addEventListener('click', () => {
+    const { changed } = changes();
+    form.querySelector('#diff').replaceChildren(changed.length
+      ? h('table', { id: 'changes' },
+        h('thead', {}, h('tr', {}, ['Key', 'Now', 'After saving'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, changed.map(([key, before, after]) => h('tr', {},
+          h('td', {}, key), h('td', {}, before === undefined ? '(unset)' : before),
+          h('td', {}, after === undefined ? '(unset)' : after)))))
+      : h('p', {}, 'Nothing changed.'));
+    form.querySelector('#save').disabled = changed.length === 0;
+  });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      await api('PUT', `${path}/config`, changes().next);
+      location.hash = `#/connectors/${encodeURIComponent(connectorName)}`;
+    } catch (error) {
+      if (error.status !== 401) feedback(error.message, true);
+    }
+  });
+  main(h('p', {}, h('a', { href: `#/connectors/${encodeURIComponent(connectorName)}` }, `← ${connectorName}`)),
+    h('h1', {}, `Edit ${connectorName}`), form);
+}
+
 // --------------------------------------------------------------- router --
 
 function route() {
+  if (location.hash === '#/new') return { create: true };
+  const edit = /^#\/connectors\/(.+)\/edit$/.exec(location.hash);
+  if (edit) return { edit: decodeURIComponent(edit[1]) };
   const match = /^#\/connectors\/(.+)$/.exec(location.hash);
   return match ? { connector: decodeURIComponent(match[1]) } : {};
 }
 
+// Forms are rendered once; the live pages are refreshed every REFRESH_MS.
+async function navigate() {
+  session.shown = null;
+  const { create, edit } = route();
+  try {
+    if (create) await renderCreate();
+    else if (edit !== undefined) await renderEdit(edit);
+    else {
+      await refresh();
+      stopRefresh();
+      session.timer = setInterval(refresh, REFRESH_MS);
+    }
+  } catch (error) {
+    if (error.status !== 401 && error.status !== 0) feedback(error.message, true);
+  }
+}
+
 async function refresh() {
   if (!session.me) return;
-  const { connector } = route();
+  const { connector, create, edit } = route();
+  if (create || edit !== undefined) return;
   try {
     if (connector !== undefined) await renderConnector(connector);
     else await renderOverview();
@@ -358,13 +598,8 @@ async function start() {
     return;
   }
   showIdentity();
-  await refresh();
-  stopRefresh();
-  session.timer = setInterval(refresh, REFRESH_MS);
+  await navigate();
 }
 
-window.addEventListener('hashchange', () => {
-  session.shown = null;
-  refresh();
-});
+window.addEventListener('hashchange', navigate);
 start();
