@@ -66,8 +66,13 @@ class Worker:
             "task.shutdown.graceful.timeout.ms: 2000\n"
             "task.restart.enabled: false\n" + extra)
         self.log = directory / "worker.log"
-        self.process = subprocess.Popen([binary, mode, directory / "worker.yaml"],
-                                        stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
+        self.command = [binary, mode, directory / "worker.yaml"]
+        self.start()
+
+    def start(self):
+        """Starts the worker process and waits until it answers."""
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
+                                        stderr=self.log.open("a"))
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -88,6 +93,10 @@ class Worker:
             text = response.read().decode()
             return json.loads(text) if text else None
 
+    def kill(self):
+        self.process.kill()
+        self.process.wait(timeout=20)
+
     def stop(self):
         self.process.terminate()
         try:
@@ -98,6 +107,15 @@ class Worker:
 
 @pytest.fixture(scope="session")
 def worker():
+    with tempfile.TemporaryDirectory() as directory:
+        running = Worker(Path(directory))
+        yield running
+        running.stop()
+
+
+@pytest.fixture
+def lone_worker():
+    """A worker of the test's own, which the test may kill and start again."""
     with tempfile.TemporaryDirectory() as directory:
         running = Worker(Path(directory))
         yield running

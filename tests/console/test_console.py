@@ -214,3 +214,19 @@ def test_the_overview_of_a_two_worker_cluster_shows_both_workers_and_their_tasks
     assert "Distributed: 2 workers" in text_of(browser, "#cluster")
     screenshot(browser, "cluster")
     first.call("DELETE", f"/connectors/{name}")
+
+
+def test_a_lost_worker_is_shown_and_the_page_recovers_when_it_is_back(lone_worker, browser):
+    sign_in(browser, lone_worker, "admin")
+    # A fresh load, signed in: how long until the first page is usable (reported, not asserted:
+    # figures belong to benchmarks).
+    browser.get(lone_worker.url + "/ui")
+    wait(browser, "the overview", lambda d: "Connectors" in text_of(d, "main h1"))
+    usable_ms = wait(browser, "the first render's time",
+                     lambda d: d.execute_script("return window.ferryFirstRender"))
+    print(f"console: first page usable {usable_ms:.0f} ms after navigation started")
+    lone_worker.kill()
+    wait(browser, "the lost-connection banner", lambda d: "Connection to the worker lost" in text_of(d, "#connection"))
+    lone_worker.start()
+    wait(browser, "the banner gone once the worker is back", lambda d: text_of(d, "#connection") == "")
+    wait(browser, "the overview again", lambda d: "Connectors" in text_of(d, "main h1"))

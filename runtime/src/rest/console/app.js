@@ -4,6 +4,8 @@
 
 const REFRESH_MS = 2000;
 const ROLES = ['viewer', 'operator', 'admin'];
+// Five minutes of REFRESH_MS samples.
+const HISTORY = (5 * 60 * 1000) / REFRESH_MS;
 
 const session = {
   authorization: sessionStorage.getItem('ferry.authorization'),
@@ -11,6 +13,8 @@ const session = {
   // connector -> {records, at} from the last /metrics read, for records/s.
   counters: new Map(),
   rates: new Map(),
+  // connector -> the last HISTORY records/s figures, for its sparkline.
+  history: new Map(),
   timer: null,
 };
 
@@ -107,6 +111,7 @@ function unchanged(page, data) {
 
 function updateRates() {
   for (const cell of document.querySelectorAll('[data-rate]')) cell.textContent = rate(cell.dataset.rate);
+  updateSparklines();
 }
 
 // ---------------------------------------------------------------- login --
@@ -114,6 +119,11 @@ function updateRates() {
 function showLogin(message) {
   stopRefresh();
   session.me = null;
+  // Several calls may be refused at once: one form, whatever the user already typed kept.
+  if (document.getElementById('login-user')) {
+    if (message) feedback(message, true);
+    return;
+  }
   document.getElementById('identity').replaceChildren();
   const user = h('input', { id: 'login-user', name: 'user', autocomplete: 'username', required: true });
   const password = h('input', {
@@ -184,10 +194,43 @@ async function readRates() {
   for (const [name, records] of totals) {
     const last = session.counters.get(name);
     if (last && now > last.at) {
-      session.rates.set(name, Math.max(0, ((records - last.records) * 1000) / (now - last.at)));
+      const value = Math.max(0, ((records - last.records) * 1000) / (now - last.at));
+      session.rates.set(name, value);
+      const history = session.history.get(name) || [];
+      history.push(value);
+      if (history.length > HISTORY) history.shift();
+      session.history.set(name, history);
     }
     session.counters.set(name, { records, at: now });
   }
+}
+
+// An inline SVG line of the last five minutes of records/s.
+function sparkline(name) {
+  const history = session.history.get(name) || [];
+  const width = 120;
+  const height = 24;
+  const top = Math.max(1, ...history);
+  const points = history.map((value, index) => {
+    const x = history.length > 1 ? (index * width) / (HISTORY - 1) : 0;
+    return `${x.toFixed(1)},${(height - (value / top) * (height - 2) - 1).toFixed(1)}`;
+  }).join(' ');
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('width', width);
+  svg.setAttribute('height', height);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', `records/s over the last 5 minutes, up to ${top.toFixed(1)}`);
+  svg.setAttribute('data-sparkline', name);
+  const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+  line.setAttribute('points', points);
+  line.setAttribute('fill', 'none');
+  line.setAttribute('stroke', 'currentColor');
+  svg.append(line);
+  return svg;
+}
+
+function updateSparklines() {
+  for (const old of document.querySelectorAll('[data-sparkline]')) old.replaceWith(sparkline(old.dataset.sparkline));
 }
 
 function rate(name) {
@@ -233,6 +276,7 @@ async function renderOverview() {
       h('td', {}, status ? stateBadge(status.connector.state) : ''),
       h('td', {}, status ? taskCounts(status) : ''),
       h('td', { class: 'rate', 'data-rate': name }, rate(name)),
+      h('td', { class: 'spark' }, sparkline(name)),
       h('td', { class: 'muted' }, status ? lastError(status) : ''));
   });
   main(
@@ -240,7 +284,7 @@ async function renderOverview() {
     may('admin') ? h('p', {}, h('a', { href: '#/new', id: 'new-connector' }, 'New connector')) : null,
     rows.length
       ? h('table', { id: 'connectors' },
-        h('thead', {}, h('tr', {}, ['Name', 'Type', 'Plugin', 'State', 'Tasks', 'Records/s', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ['Name', 'Type', 'Plugin', 'State', 'Tasks', 'Records/s', 'Last 5 min', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No connectors yet.'),
     h('h2', {}, 'Workers'),
@@ -279,8 +323,12 @@ async function renderConnector(name) {
   const path = `/connectors/${encodeURIComponent(name)}`;
   let status;
   let info;
+  let offsets;
+  let topics;
   try {
-    [status, info] = await Promise.all([api('GET', `${path}/status`), api('GET', path), readRates()]);
+    [status, info, offsets, topics] = await Promise.all([api('GET', `${path}/status`), api('GET', path),
+      api('GET', `${path}/offsets`).catch((error) => ({ error: error.message })),
+      api('GET', `${path}/topics`).catch(() => ({})), readRates()]);
   } catch (error) {
     if (error.status === 404) {
       session.shown = null;
@@ -290,7 +338,7 @@ async function renderConnector(name) {
     }
     throw error;
   }
-  if (unchanged(`connector:${name}`, [status, info])) {
+  if (unchanged(`connector:${name}`, [status, info, offsets, topics])) {
     updateRates();
     return;
   }
@@ -324,7 +372,7 @@ async function renderConnector(name) {
     h('p', {}, h('a', { href: '#/' }, '← Connectors')),
     h('h1', {}, name, ' ', h('span', { id: 'connector-state' }, stateBadge(status.connector.state))),
     h('p', { class: 'muted' }, `${status.type} · ${info.config['connector.class']} · on ${status.connector.worker_id} · `,
-      h('span', { 'data-rate': name }, rate(name)), ' records/s'),
+      h('span', { 'data-rate': name }, rate(name)), ' records/s ', sparkline(name)),
     status.connector.trace ? h('pre', { class: 'trace', tabindex: '0' }, status.connector.trace) : null,
     actions,
     message || h('p', { id: 'feedback', role: 'status', 'data-connector': name }),
@@ -332,6 +380,16 @@ async function renderConnector(name) {
     h('table', { id: 'tasks' },
       h('thead', {}, h('tr', {}, ['Task', 'State', 'Worker', 'Trace', ''].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, tasks)),
+    h('h2', {}, 'Offsets'),
+    offsets.error
+      ? h('p', { class: 'muted', id: 'offsets' }, offsets.error)
+      : h('table', { id: 'offsets' },
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Partition'), h('th', { scope: 'col' }, 'Offset'))),
+        h('tbody', {}, offsets.offsets.length
+          ? offsets.offsets.map((o) => h('tr', {}, h('td', {}, JSON.stringify(o.partition)), h('td', {}, JSON.stringify(o.offset))))
+          : h('tr', {}, h('td', { colspan: 2, class: 'muted' }, 'None committed yet.')))),
+    h('h2', {}, 'Topics used'),
+    h('p', { id: 'topics' }, ((topics[name] || {}).topics || []).join(', ') || 'None yet.'),
     h('h2', {}, 'Configuration'),
     h('table', { id: 'config' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Key'), h('th', { scope: 'col' }, 'Value'))),
@@ -589,7 +647,8 @@ function stopRefresh() {
 
 async function start() {
   try {
-    const [me, worker] = await Promise.all([api('GET', '/whoami'), api('GET', '/')]);
+    const me = await api('GET', '/whoami');
+    const worker = await api('GET', '/');
     session.me = me;
     document.getElementById('worker').textContent = `version ${worker.version} · Kafka cluster ${worker.kafka_cluster_id}`;
   } catch (error) {
@@ -599,6 +658,9 @@ async function start() {
   }
   showIdentity();
   await navigate();
+  // When the first page became usable, in ms from the start of navigation (the browser tests
+  // report it).
+  if (window.ferryFirstRender === undefined) window.ferryFirstRender = performance.now();
 }
 
 window.addEventListener('hashchange', navigate);
