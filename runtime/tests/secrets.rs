@@ -41,6 +41,16 @@ fn count_in_kafka(topic: &str, run: &str, count: usize) -> usize {
         .len()
 }
 
+/// Publishes `count` numbered messages under `prefix` and counts how many reached `topic`.
+async fn publish_and_count(prefix: &str, topic: &str, count: u64) -> usize {
+    let run = unique("run");
+    publish_numbered(&run, 0, count, 500, |n| format!("{prefix}/car-{n}")).await;
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || count_in_kafka(&topic, &run, count as usize))
+        .await
+        .unwrap()
+}
+
 /// Every file under `dir` whose bytes contain `needle`.
 fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
@@ -115,14 +125,7 @@ async fn a_planted_secret_shows_nowhere_and_a_worker_without_the_key_refuses_to_
     })
     .await
     .unwrap();
-    let run = unique("run");
-    publish_numbered(&run, 0, 100, 500, |n| format!("{prefix}/car-{n}")).await;
-    let counted = {
-        let (topic, run) = (topic.clone(), run.clone());
-        tokio::task::spawn_blocking(move || count_in_kafka(&topic, &run, 100))
-            .await
-            .unwrap()
-    };
+    let counted = publish_and_count(&prefix, &topic, 100).await;
     assert_eq!(counted, 100, "the connector did not authenticate");
 
     // GET → edit → PUT on the other worker keeps the sealed secret working.
@@ -140,14 +143,7 @@ async fn a_planted_secret_shows_nowhere_and_a_worker_without_the_key_refuses_to_
     })
     .await
     .unwrap();
-    let second = unique("run");
-    publish_numbered(&second, 0, 100, 500, |n| format!("{prefix}/car-{n}")).await;
-    let counted = {
-        let (topic, second) = (topic.clone(), second.clone());
-        tokio::task::spawn_blocking(move || count_in_kafka(&topic, &second, 100))
-            .await
-            .unwrap()
-    };
+    let counted = publish_and_count(&prefix, &topic, 100).await;
     assert_eq!(
         counted, 100,
         "the connector lost its password in the round trip"
