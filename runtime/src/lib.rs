@@ -1,5 +1,6 @@
 //! The Ferry worker: loads connector plugins, runs their tasks, serves the REST API.
 
+pub mod activity;
 pub mod config;
 pub mod distributed;
 pub mod herder;

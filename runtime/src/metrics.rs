@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
 use prometheus::TextEncoder;
 
 use crate::config::connector::ConnectorType;
@@ -45,12 +47,108 @@ pub struct TaskMetrics {
     pub dead_letter_records: AtomicU64,
     /// Automatic restarts after a failure.
     pub restarts: AtomicU64,
+    /// Records read from Kafka (sinks).
+    pub records_read: AtomicU64,
+    /// Runs of the task on this worker: the first start, then each restart, automatic or
+    /// requested.
+    pub runs: AtomicU64,
+    /// When the current run started, in ms since the Unix epoch.
+    pub started_ms: AtomicU64,
+    /// Records in the task's partitions past the group's committed offsets (sinks).
+    pub lag: OptionalGauge,
+    /// How old records were when the task was done with them: acknowledged by Kafka
+    /// (sources), handed to `put` (sinks).
+    pub latency: LatencyHistogram,
 }
 
 impl TaskMetrics {
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Notes that a run of the task starts now.
+    pub fn run_started(&self) {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        self.started_ms.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit of Kafka's record timestamps.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A gauge that may have no value yet.
+#[derive(Debug)]
+pub struct OptionalGauge(AtomicU64);
+
+impl Default for OptionalGauge {
+    fn default() -> Self {
+        OptionalGauge(AtomicU64::new(u64::MAX))
+    }
+}
+
+impl OptionalGauge {
+    /// Sets the value, or clears it.
+    pub fn set(&self, value: Option<u64>) {
+        let stored = value.map_or(u64::MAX, |v| v.min(u64::MAX - 1));
+        self.0.store(stored, Ordering::Relaxed);
+    }
+
+    /// The value, if one was set.
+    pub fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|v| *v != u64::MAX)
+    }
+}
+
+/// Upper bounds of the latency histogram's buckets, in milliseconds; one more bucket holds
+/// the rest. Record timestamps have millisecond resolution, so finer buckets would mislead.
+pub const LATENCY_BOUNDS_MS: [u64; 18] = [
+    1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1_000, 2_000, 5_000, 10_000, 30_000,
+];
+
+/// Record latencies by bucket, bumped by the task thread with one atomic add.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    /// Records per bucket (not cumulative); the last bucket is everything above the bounds.
+    buckets: [AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
+    sum_ms: AtomicU64,
+}
+
+impl LatencyHistogram {
+    /// Counts a record that took `latency_ms`; a negative figure (clocks apart) counts as 0.
+    pub fn observe_ms(&self, latency_ms: i64) {
+        let latency = latency_ms.max(0) as u64;
+        let bucket = LATENCY_BOUNDS_MS.partition_point(|bound| *bound < latency);
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_ms.fetch_add(latency, Ordering::Relaxed);
+    }
+
+    /// Counts a record whose timestamp was `timestamp_ms`, if it has one.
+    pub fn observe_since(&self, timestamp_ms: Option<i64>) {
+        if let Some(timestamp) = timestamp_ms {
+            self.observe_ms(now_ms() as i64 - timestamp);
+        }
+    }
+
+    /// Cumulative counts, one per bound and then the total, as Prometheus shows them.
+    pub fn cumulative(&self) -> Vec<u64> {
+        let mut total = 0;
+        self.buckets
+            .iter()
+            .map(|bucket| {
+                total += bucket.load(Ordering::Relaxed);
+                total
+            })
+            .collect()
+    }
+
+    /// The sum of every latency counted, in milliseconds.
+    pub fn sum_ms(&self) -> u64 {
+        self.sum_ms.load(Ordering::Relaxed)
     }
 }
 
@@ -67,7 +165,7 @@ fn count(counter: &AtomicU64) -> f64 {
     counter.load(Ordering::Relaxed) as f64
 }
 
-const TASK_COUNTERS: [TaskCounter; 11] = [
+const TASK_COUNTERS: [TaskCounter; 12] = [
     TaskCounter {
         name: "ferry_source_records_polled_total",
         help: "Records returned by source tasks' poll.",
@@ -79,6 +177,12 @@ const TASK_COUNTERS: [TaskCounter; 11] = [
         help: "Source records acknowledged by Kafka.",
         only: Some(ConnectorType::Source),
         value: |m| count(&m.records_written),
+    },
+    TaskCounter {
+        name: "ferry_sink_records_read_total",
+        help: "Records sink tasks read from Kafka.",
+        only: Some(ConnectorType::Sink),
+        value: |m| count(&m.records_read),
     },
     TaskCounter {
         name: "ferry_sink_records_put_total",
@@ -152,6 +256,10 @@ pub struct ClusterMetrics {
     pub members: AtomicU64,
 }
 
+/// One task's sample of a family, given its `connector` and `task` labels; `None` leaves the
+/// task out of it.
+type TaskSample = dyn Fn(&TaskEntry, &[(&str, &str)]) -> Option<Metric>;
+
 /// A task's counters and the type of its connector, which decides the series they feed.
 #[derive(Debug, Clone)]
 struct TaskEntry {
@@ -186,6 +294,18 @@ impl Metrics {
         entry.metrics.clone()
     }
 
+    /// The counters of a task, if it ran on this worker.
+    pub fn existing(
+        &self,
+        connector: &str,
+        task: u32,
+    ) -> Option<(ConnectorType, Arc<TaskMetrics>)> {
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks
+            .get(&(connector.to_string(), task))
+            .map(|entry| (entry.kind, entry.metrics.clone()))
+    }
+
     /// Drops the counters of a deleted connector.
     pub fn remove_connector(&self, connector: &str) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
@@ -215,6 +335,42 @@ impl Metrics {
                 samples,
             ));
         }
+        let per_task = |sample: &TaskSample| {
+            tasks
+                .iter()
+                .filter_map(|((connector, task), entry)| {
+                    sample(
+                        entry,
+                        &[("connector", connector), ("task", &task.to_string())],
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        families.push(family(
+            "ferry_sink_records_lag",
+            "Records in a sink task's partitions past the committed offsets (log end minus committed).",
+            MetricType::GAUGE,
+            per_task(&|entry, labels| {
+                let lag = entry.metrics.lag.get()?;
+                (entry.kind == ConnectorType::Sink).then(|| sample_gauge(labels, lag as f64))
+            }),
+        ));
+        families.push(family(
+            "ferry_task_start_time_seconds",
+            "When the task's current run started, in seconds since the Unix epoch.",
+            MetricType::GAUGE,
+            per_task(&|entry, labels| {
+                let started = entry.metrics.started_ms.load(Ordering::Relaxed);
+                (started > 0).then(|| sample_gauge(labels, started as f64 / 1e3))
+            }),
+        ));
+        families.push(family(
+            "ferry_record_latency_seconds",
+            "Age of records, from their timestamp, when Kafka acknowledged them (sources) or \
+             they were handed to put (sinks).",
+            MetricType::HISTOGRAM,
+            per_task(&|entry, labels| Some(sample_histogram(labels, &entry.metrics.latency))),
+        ));
 
         // In a cluster the board holds every worker's statuses: count this worker's own.
         let here = status.worker_id();
@@ -346,6 +502,27 @@ fn sample_counter(labels: &[(&str, &str)], value: f64) -> Metric {
     sample
 }
 
+fn sample_histogram(labels: &[(&str, &str)], latency: &LatencyHistogram) -> Metric {
+    let cumulative = latency.cumulative();
+    let buckets = LATENCY_BOUNDS_MS
+        .iter()
+        .zip(&cumulative)
+        .map(|(bound, count)| {
+            let mut bucket = Bucket::default();
+            bucket.set_upper_bound(*bound as f64 / 1e3);
+            bucket.set_cumulative_count(*count);
+            bucket
+        })
+        .collect();
+    let mut histogram = Histogram::default();
+    histogram.set_bucket(buckets);
+    histogram.set_sample_count(cumulative.last().copied().unwrap_or(0));
+    histogram.set_sample_sum(latency.sum_ms() as f64 / 1e3);
+    let mut sample = labelled(labels);
+    sample.set_histogram(histogram);
+    sample
+}
+
 fn sample_gauge(labels: &[(&str, &str)], value: f64) -> Metric {
     let mut sample = labelled(labels);
     let mut gauge = Gauge::default();
@@ -365,13 +542,15 @@ mod tests {
 
     /// A strict reading of the text format 0.0.4 for the unit tests (the integration test uses
     /// Prometheus' own parser): HELP then TYPE once per family, then only that family's samples,
-    /// each `name{label="value",...} number` with `\\`, `\"` and `\n` the only escapes.
+    /// each `name{label="value",...} number` with `\\`, `\"` and `\n` the only escapes; a
+    /// histogram's samples are its `_bucket`, `_sum` and `_count`.
     /// Returns every sample as (name, labels unescaped, value).
     fn parse(text: &str) -> Vec<(String, Labels, f64)> {
         let name = r"[a-zA-Z_:][a-zA-Z0-9_:]*";
         let value = r#"(?:[^"\\\n]|\\[\\"n])*"#;
         let help = regex::Regex::new(&format!(r"^# HELP ({name}) .+$")).unwrap();
-        let kind = regex::Regex::new(&format!(r"^# TYPE ({name}) (counter|gauge)$")).unwrap();
+        let kind =
+            regex::Regex::new(&format!(r"^# TYPE ({name}) (counter|gauge|histogram)$")).unwrap();
         let sample = regex::Regex::new(&format!(
             r#"^({name})(?:\{{((?:{name}="{value}")(?:,{name}="{value}")*)\}})? (\S+)$"#
         ))
@@ -379,7 +558,7 @@ mod tests {
         let label = regex::Regex::new(&format!(r#"({name})="({value})""#)).unwrap();
         assert!(text.ends_with('\n'), "the text ends with a newline");
         let mut typed = HashSet::new();
-        let mut current: Option<String> = None;
+        let mut current: Option<(String, bool)> = None;
         let mut samples = Vec::new();
         let mut lines = text.lines();
         while let Some(line) = lines.next() {
@@ -391,17 +570,19 @@ mod tests {
                     .unwrap_or_else(|| panic!("no TYPE after {line:?}: {next:?}"));
                 assert_eq!(t[1], family, "TYPE of another family: {next:?}");
                 assert!(typed.insert(family.clone()), "{family} appears twice");
-                current = Some(family);
+                current = Some((family, &t[2] == "histogram"));
                 continue;
             }
             let s = sample
                 .captures(line)
                 .unwrap_or_else(|| panic!("not a valid sample line: {line:?}"));
-            assert_eq!(
-                Some(&s[1]),
-                current.as_deref(),
-                "outside its family: {line:?}"
-            );
+            let (family, histogram) = current.clone().unwrap_or_default();
+            let in_family = s[1] == family
+                || histogram
+                    && ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|suffix| s[1] == format!("{family}{suffix}"));
+            assert!(in_family, "outside its family: {line:?}");
             let labels: Labels = s.get(2).map_or(vec![], |l| {
                 label
                     .captures_iter(l.as_str())
@@ -501,8 +682,13 @@ mod tests {
     #[test]
     fn each_task_exports_only_the_series_of_its_connector_type() {
         let metrics = Metrics::default();
-        metrics.task("src", 0, ConnectorType::Source);
-        metrics.task("snk", 0, ConnectorType::Sink);
+        let source = metrics.task("src", 0, ConnectorType::Source);
+        let sink = metrics.task("snk", 0, ConnectorType::Sink);
+        for task in [&source, &sink] {
+            task.run_started();
+            // Only a sink exports it, whatever is set.
+            task.lag.set(Some(7));
+        }
         let samples = parse(&metrics.render(&board(&[
             ("src", ConnectorType::Source),
             ("snk", ConnectorType::Sink),
@@ -516,6 +702,10 @@ mod tests {
             "ferry_records_filtered_total",
             "ferry_task_restarts_total",
             "ferry_task_state",
+            "ferry_task_start_time_seconds",
+            "ferry_record_latency_seconds_bucket",
+            "ferry_record_latency_seconds_sum",
+            "ferry_record_latency_seconds_count",
         ];
         let with = |own: &[&str]| -> BTreeSet<String> {
             shared.iter().chain(own).map(|s| s.to_string()).collect()
@@ -530,10 +720,43 @@ mod tests {
         assert_eq!(
             series_of(&samples, "snk"),
             with(&[
+                "ferry_sink_records_read_total",
                 "ferry_sink_records_put_total",
+                "ferry_sink_records_lag",
                 "ferry_dead_letter_records_total"
             ])
         );
+    }
+
+    #[test]
+    fn latencies_fall_in_the_bucket_of_the_first_bound_they_do_not_exceed() {
+        let latency = LatencyHistogram::default();
+        for ms in [-5, 0, 1, 2, 3, 30_000, 30_001] {
+            latency.observe_ms(ms);
+        }
+        let cumulative = latency.cumulative();
+        assert_eq!(cumulative.len(), LATENCY_BOUNDS_MS.len() + 1);
+        // ≤1 ms: -5 (as 0), 0, 1; ≤2 ms: 2; ≤5 ms: 3; ≤30 s: 30000; above: 30001.
+        assert_eq!(&cumulative[..3], &[3, 4, 5]);
+        assert_eq!(cumulative[LATENCY_BOUNDS_MS.len() - 1], 6);
+        assert_eq!(cumulative[LATENCY_BOUNDS_MS.len()], 7);
+        assert_eq!(latency.sum_ms(), 60_007);
+        let metrics = Metrics::default();
+        let task = metrics.task("l", 0, ConnectorType::Source);
+        task.latency.observe_ms(4);
+        let samples = parse(&metrics.render(&board(&[("l", ConnectorType::Source)])));
+        let bucket = |le: &str| {
+            samples
+                .iter()
+                .find(|(name, labels, _)| {
+                    name == "ferry_record_latency_seconds_bucket"
+                        && labels.iter().any(|(k, v)| k == "le" && v == le)
+                })
+                .map(|(_, _, value)| *value)
+        };
+        assert_eq!(bucket("0.002"), Some(0.0));
+        assert_eq!(bucket("0.005"), Some(1.0));
+        assert_eq!(bucket("+Inf"), Some(1.0));
     }
 
     #[test]

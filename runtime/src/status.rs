@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::activity::TaskActivity;
 use crate::config::connector::ConnectorType;
 
 /// Kafka Connect's connector and task states.
@@ -87,6 +88,8 @@ pub struct StatusBoard {
     statuses: RwLock<BTreeMap<String, ConnectorStatus>>,
     /// Topics each connector wrote to or read from, for `GET /connectors/{name}/topics`.
     topics: RwLock<BTreeMap<String, BTreeSet<String>>>,
+    /// Tasks' figures other workers shared (distributed mode), by connector and task.
+    activity: RwLock<BTreeMap<String, BTreeMap<u32, TaskActivity>>>,
     /// Set in distributed mode only.
     sink: OnceLock<Arc<dyn StatusSink>>,
 }
@@ -106,6 +109,7 @@ impl StatusBoard {
             worker_id,
             statuses: RwLock::new(BTreeMap::new()),
             topics: RwLock::new(BTreeMap::new()),
+            activity: RwLock::new(BTreeMap::new()),
             sink: OnceLock::new(),
         }
     }
@@ -236,7 +240,34 @@ impl StatusBoard {
     pub fn remove(&self, name: &str) {
         let mut statuses = self.statuses.write().unwrap_or_else(|e| e.into_inner());
         statuses.remove(name);
+        drop(statuses);
         self.reset_topics(name);
+        let mut activity = self.activity.write().unwrap_or_else(|e| e.into_inner());
+        activity.remove(name);
+    }
+
+    /// A task's figures another worker shared; `None` forgets them.
+    pub fn apply_remote_activity(&self, name: &str, task: u32, figures: Option<TaskActivity>) {
+        let mut activity = self.activity.write().unwrap_or_else(|e| e.into_inner());
+        match figures {
+            Some(figures) => {
+                activity
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(task, figures);
+            }
+            None => {
+                if let Some(tasks) = activity.get_mut(name) {
+                    tasks.remove(&task);
+                }
+            }
+        }
+    }
+
+    /// The figures other workers shared about a connector's tasks.
+    pub fn shared_activity(&self, name: &str) -> BTreeMap<u32, TaskActivity> {
+        let activity = self.activity.read().unwrap_or_else(|e| e.into_inner());
+        activity.get(name).cloned().unwrap_or_default()
     }
 
     /// Notes that a connector used `topic`.

@@ -528,6 +528,35 @@ fn lifecycle_requests_work_from_any_worker_and_moved_tasks_resume_from_their_off
         1
     );
 
+    // Activity is cluster-wide: either worker gives both tasks' figures, each from the worker
+    // its status names (the other worker's arrive through the status topic).
+    for port in [a, b] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = call(port, "GET", "/connectors/seq/status", None).json();
+            let activity = call(port, "GET", "/connectors/seq/activity", None).json();
+            let matches = |task: &Value| {
+                activity["tasks"].as_array().is_some_and(|figures| {
+                    figures.iter().any(|f| {
+                        f["id"] == task["id"]
+                            && f["worker_id"] == task["worker_id"]
+                            && f["records_out"].as_u64() > Some(0)
+                    })
+                })
+            };
+            let tasks = status["tasks"].as_array().cloned().unwrap_or_default();
+            if tasks.len() == 2 && tasks.iter().all(matches) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker on port {port} did not give both tasks' figures within 30 s:\n\
+                 status {status}\nactivity {activity}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     // Pause on A, seen on B; resume on B, seen on A.
     assert_eq!(call(a, "PUT", "/connectors/seq/pause", None).status, 202);
     wait_status(b, "seq", Duration::from_secs(30), "paused", |s| {

@@ -20,8 +20,10 @@ const SOURCE_ONLY: [&str; 2] = [
     "ferry_source_records_polled_total",
     "ferry_source_records_written_total",
 ];
-const SINK_ONLY: [&str; 2] = [
+const SINK_ONLY: [&str; 4] = [
+    "ferry_sink_records_read_total",
     "ferry_sink_records_put_total",
+    "ferry_sink_records_lag",
     "ferry_dead_letter_records_total",
 ];
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -86,6 +88,69 @@ fn the_parser_rejects_what_the_hand_written_text_made_of_such_names() {
     assert!(promcheck::check(openmetrics, &old("plain")).is_err());
 }
 
+/// `GET /connectors/{name}/activity` (and `?expand=activity`) of the two running connectors,
+/// then a requested restart of the sink's task.
+fn activity_follows_the_counters(worker: &support::worker::Worker) {
+    let source = worker.call("GET", "/connectors/a%22b%5Cc/activity", None);
+    assert_eq!(source.status, 200, "{}", source.body);
+    let source = source.json();
+    assert_eq!(source["name"], SOURCE);
+    assert_eq!(source["type"], "source");
+    let bounds = source["latency_bounds_ms"]
+        .as_array()
+        .expect("bounds")
+        .len();
+    let task = &source["tasks"][0];
+    assert_eq!(task["id"], 0, "{source}");
+    assert!(task["records_in"].as_u64() > Some(0), "{source}");
+    assert!(task["records_out"].as_u64() > Some(0), "{source}");
+    assert_eq!(task["restarts"], 0, "{source}");
+    assert_eq!(
+        task["lag"],
+        serde_json::Value::Null,
+        "a source has no lag: {source}"
+    );
+    let counts = task["latency_counts"].as_array().expect("latency counts");
+    assert_eq!(counts.len(), bounds + 1, "{source}");
+    assert!(counts[bounds].as_u64() > Some(0), "{source}");
+    let started = task["started_at"].as_u64().expect("started_at");
+    assert!(
+        started <= task["at"].as_u64().unwrap_or_default(),
+        "{source}"
+    );
+
+    let expanded = worker.call("GET", "/connectors?expand=activity", None);
+    assert_eq!(expanded.status, 200, "{}", expanded.body);
+    let sink = &expanded.json()[SINK]["activity"];
+    assert_eq!(sink["type"], "sink", "{}", expanded.body);
+    let task = &sink["tasks"][0];
+    assert!(task["records_in"].as_u64() > Some(0), "{sink}");
+    assert!(task["records_out"].as_u64() > Some(0), "{sink}");
+    assert!(task["lag"].is_u64(), "the sink's lag is a count: {sink}");
+    let sink_started = task["started_at"].as_u64().expect("started_at");
+
+    let missing = worker.call("GET", "/connectors/nothing-here/activity", None);
+    assert_eq!(missing.status, 404, "{}", missing.body);
+
+    let restarted = worker.call("POST", &format!("/connectors/{SINK}/tasks/0/restart"), None);
+    assert_eq!(restarted.status, 204, "{}", restarted.body);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let body = worker
+            .call("GET", &format!("/connectors/{SINK}/activity"), None)
+            .json();
+        let task = &body["tasks"][0];
+        if task["restarts"] == 1 && task["started_at"].as_u64() > Some(sink_started) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sink's activity did not count the requested restart within {WAIT:?}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn metrics_parse_strictly_and_each_connector_exports_only_its_own_series() {
     // Built first, so that a cold Go build does not eat into the deadline below.
@@ -118,15 +183,18 @@ fn metrics_parse_strictly_and_each_connector_exports_only_its_own_series() {
     let (text, samples) = loop {
         let response = worker.call("GET", "/metrics", None);
         let samples = strict(&response);
+        // The lag comes once the sink committed offsets and librdkafka reported them.
         if total(&samples, "ferry_source_records_written_total", SOURCE) > 0.0
             && total(&samples, "ferry_sink_records_put_total", SINK) > 0.0
+            && of(&samples, SINK).any(|s| s.name == "ferry_sink_records_lag")
         {
             break (response.body, samples);
         }
         assert!(
             Instant::now() < deadline,
             "records did not flow from {SOURCE:?} through Kafka into {SINK:?} within {WAIT:?} \
-             (ferry_source_records_written_total and ferry_sink_records_put_total stayed 0):\n{}",
+             (ferry_source_records_written_total or ferry_sink_records_put_total stayed 0, or \
+             ferry_sink_records_lag never came):\n{}",
             response.body
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -168,9 +236,20 @@ fn metrics_parse_strictly_and_each_connector_exports_only_its_own_series() {
         assert!(sink_series.contains(name), "{SINK:?} lacks {name}");
         assert!(!source_series.contains(name), "{SOURCE:?} exports {name}");
     }
-    for name in ["ferry_offset_commits_total", "ferry_task_restarts_total"] {
+    for name in [
+        "ferry_offset_commits_total",
+        "ferry_task_restarts_total",
+        "ferry_task_start_time_seconds",
+        "ferry_record_latency_seconds",
+    ] {
         assert!(source_series.contains(name) && sink_series.contains(name));
     }
+    assert!(
+        total(&samples, "ferry_record_latency_seconds", SOURCE) > 0.0,
+        "no latency counted for records Kafka acknowledged: {text}"
+    );
+
+    activity_follows_the_counters(&worker);
 
     // A deleted connector's series go, whatever its name holds.
     let deleted = worker.call("DELETE", "/connectors/a%22b%5Cc", None);

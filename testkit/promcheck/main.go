@@ -100,12 +100,15 @@ func typeName(t dto.MetricType) string {
 		return "gauge"
 	case dto.MetricType_UNTYPED:
 		return "untyped"
+	case dto.MetricType_HISTOGRAM:
+		return "histogram"
 	default:
 		return t.String()
 	}
 }
 
-// value is the sample of a counter, gauge or untyped metric; Ferry exports no other kind.
+// value is the sample of a counter, gauge or untyped metric, or a histogram's count of
+// observations; Ferry exports no other kind.
 func value(t dto.MetricType, m *dto.Metric) float64 {
 	switch t {
 	case dto.MetricType_COUNTER:
@@ -114,6 +117,8 @@ func value(t dto.MetricType, m *dto.Metric) float64 {
 		return m.GetGauge().GetValue()
 	case dto.MetricType_UNTYPED:
 		return m.GetUntyped().GetValue()
+	case dto.MetricType_HISTOGRAM:
+		return float64(m.GetHistogram().GetSampleCount())
 	default:
 		fail(fmt.Sprintf("unexpected metric type %v", t))
 		return 0

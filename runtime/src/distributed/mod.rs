@@ -355,8 +355,12 @@ pub async fn run(
         let topics = &config.cluster;
         let address = worker.id().to_string();
         check_single_partition(&config, &topics.config_storage_topic)?;
-        let statuses =
-            StatusLog::open(&client, &topics.status_storage_topic, worker.status.clone())?;
+        let statuses = StatusLog::open(
+            &client,
+            &topics.status_storage_topic,
+            worker.status.clone(),
+            worker.metrics.clone(),
+        )?;
         let changed = events.clone();
         let log = Arc::new(
             ConfigLog::open(

@@ -1,7 +1,8 @@
 //! The status topic: every worker writes the statuses of what it runs
 //! (`status-connector-<n>`, `status-task-<n>-<i>`, value `{state, trace, worker_id, generation}`
 //! as in Kafka Connect) and reads everyone's, so any worker answers for the whole cluster. The
-//! topics each connector used travel the same way (`topic-<topic>-connector-<n>`).
+//! topics each connector used travel the same way (`topic-<topic>-connector-<n>`), and so do the
+//! figures of each task (`activity-task-<n>-<i>`, see [`crate::activity`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
+use crate::activity::{TaskActivity, SHARE_INTERVAL};
+use crate::metrics::Metrics;
 use crate::status::{InstanceStatus, State, StatusBoard, StatusSink};
 
 /// A connector (`None`) or one of its tasks.
@@ -36,6 +39,15 @@ fn key(connector: &str, task: Option<u32>) -> String {
     }
 }
 
+fn activity_key(connector: &str, task: u32) -> String {
+    format!("activity-task-{connector}-{task}")
+}
+
+fn parse_activity_key(key: &str) -> Option<(String, u32)> {
+    let (name, task) = key.strip_prefix("activity-task-")?.rsplit_once('-')?;
+    Some((name.to_string(), task.parse().ok()?))
+}
+
 fn parse_key(key: &str) -> Option<Unit> {
     if let Some(name) = key.strip_prefix("status-connector-") {
         return Some((name.to_string(), None));
@@ -45,11 +57,13 @@ fn parse_key(key: &str) -> Option<Unit> {
 }
 
 impl StatusLog {
-    /// Starts following the topic into `board` and makes `board` publish through it.
+    /// Starts following the topic into `board`, makes `board` publish through it, and shares
+    /// the figures in `metrics` of the tasks this worker runs.
     pub fn open(
         client: &ClientConfig,
         topic: &str,
         board: Arc<StatusBoard>,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<StatusLog>, String> {
         let kafka = |e: rdkafka::error::KafkaError| format!("status topic {topic}: {e}");
         let mut producer_config = client.clone();
@@ -83,7 +97,40 @@ impl StatusLog {
             .name("status-log".into())
             .spawn(move || reader.follow(consumer, board))
             .map_err(|e| e.to_string())?;
+        let sharer = log.clone();
+        std::thread::Builder::new()
+            .name("activity-share".into())
+            .spawn(move || loop {
+                std::thread::sleep(SHARE_INTERVAL);
+                sharer.share_activity(&metrics);
+            })
+            .map_err(|e| e.to_string())?;
         Ok(log)
+    }
+
+    /// Publishes the figures of every task this worker runs.
+    fn share_activity(&self, metrics: &Metrics) {
+        let tasks: Vec<(String, u32)> = self
+            .running
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(connector, task)| Some((connector.clone(), (*task)?)))
+            .collect();
+        for (connector, task) in tasks {
+            let Some((kind, counters)) = metrics.existing(&connector, task) else {
+                continue;
+            };
+            let figures = TaskActivity::read(task, &self.worker_id, kind, &counters);
+            let Ok(value) = serde_json::to_string(&figures) else {
+                continue;
+            };
+            let key = activity_key(&connector, task);
+            let record = FutureRecord::to(&self.topic).key(&key).payload(&value);
+            if let Err((error, _)) = self.producer.send_result(record) {
+                tracing::warn!(%error, %key, "cannot share a task's figures");
+            }
+        }
     }
 
     fn follow(&self, consumer: BaseConsumer, board: Arc<StatusBoard>) {
@@ -125,6 +172,13 @@ impl StatusLog {
                 }
                 continue;
             }
+            if let Some((connector, task)) = parse_activity_key(key) {
+                let figures = message
+                    .payload()
+                    .and_then(|p| serde_json::from_slice::<TaskActivity>(p).ok());
+                board.apply_remote_activity(&connector, task, figures);
+                continue;
+            }
             let Some((connector, task)) = parse_key(key) else {
                 continue;
             };
@@ -159,12 +213,16 @@ impl StatusLog {
             .insert((connector.to_string(), task));
     }
 
-    /// This worker no longer runs the unit: what it still reports while stopping is dropped.
+    /// This worker no longer runs the unit: what it still reports while stopping is dropped,
+    /// and a task's figures are withdrawn (its next worker shares its own).
     pub fn release(&self, connector: &str, task: Option<u32>) {
         self.running
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&(connector.to_string(), task));
+        if let Some(task) = task {
+            self.delete(&activity_key(connector, task));
+        }
     }
 
     /// Publishes a status in this worker's name, whether or not it runs the unit (a handoff:
@@ -183,10 +241,14 @@ impl StatusLog {
 
     /// Deletes a unit's status (it no longer exists).
     pub fn tombstone(&self, connector: &str, task: Option<u32>) {
-        let key = key(connector, task);
+        self.delete(&key(connector, task));
+    }
+
+    fn delete(&self, key: &str) {
+        let key = key.to_string();
         let record: FutureRecord<'_, String, [u8]> = FutureRecord::to(&self.topic).key(&key);
         if let Err((error, _)) = self.producer.send_result(record) {
-            tracing::warn!(%error, %key, "cannot delete a status");
+            tracing::warn!(%error, %key, "cannot delete a status record");
         }
     }
 
@@ -246,5 +308,10 @@ mod tests {
             assert_eq!(parse_key(&key(&unit.0, unit.1)), Some(unit));
         }
         assert_eq!(parse_key("status-task-x"), None);
+        assert_eq!(
+            parse_activity_key(&activity_key("a-b", 3)),
+            Some(("a-b".to_string(), 3))
+        );
+        assert_eq!(parse_key(&activity_key("a", 0)), None);
     }
 }

@@ -25,6 +25,7 @@ use serde_json::Value;
 pub use error::ApiError;
 pub use loggers::LogLevels;
 
+use crate::activity::{self, ConnectorActivity};
 use crate::config::connector as keys;
 use crate::herder::{
     offsets, secrets, validation, ConnectorInfo, Herder, StatusInfo, TaskInfo, TaskStatusInfo,
@@ -92,6 +93,7 @@ fn documented_routes(scope: Scope) -> OpenApiRouter<Arc<RestState>> {
             .routes(routes!(connector_info, delete_connector))
             .routes(routes!(connector_config, put_config, patch_config))
             .routes(routes!(connector_status))
+            .routes(routes!(connector_activity))
             .routes(routes!(task_configs))
             .routes(routes!(task_status))
             .routes(routes!(restart_task))
@@ -129,6 +131,7 @@ const ROUTES: &[&str] = &[
     "/connectors/{name}",
     "/connectors/{name}/config",
     "/connectors/{name}/status",
+    "/connectors/{name}/activity",
     "/connectors/{name}/tasks",
     "/connectors/{name}/tasks/{task}/status",
     "/connectors/{name}/tasks/{task}/restart",
@@ -297,7 +300,7 @@ async fn metrics(State(state): Shared) -> Response {
         .into_response()
 }
 
-#[utoipa::path(get, path = "/connectors", tag = "connectors", params(("expand" = Option<Vec<String>>, Query, description = "status and/or info, repeatable")), responses((status = 200, description = "Connector names, or with expand a map of name to status and info", body = openapi::ConnectorList)))]
+#[utoipa::path(get, path = "/connectors", tag = "connectors", params(("expand" = Option<Vec<String>>, Query, description = "status, info and/or activity (a Ferry addition), repeatable")), responses((status = 200, description = "Connector names, or with expand a map of name to status and info", body = openapi::ConnectorList)))]
 async fn list_connectors(
     State(state): Shared,
     caller: Option<Extension<auth::Caller>>,
@@ -323,6 +326,13 @@ async fn list_connectors(
             match what.as_str() {
                 "status" => entry.status = state.herder.status(&name).ok(),
                 "info" => entry.info = state.herder.shown_info(&name).ok(),
+                "activity" => {
+                    entry.activity = state
+                        .herder
+                        .status(&name)
+                        .ok()
+                        .map(|status| activity::of_connector(state.herder.worker(), &status));
+                }
                 _ => {}
             }
         }
@@ -446,6 +456,17 @@ async fn patch_config(State(state): Shared, Path(name): Path<String>, body: Byte
 #[utoipa::path(get, path = "/connectors/{name}/status", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "The connector's and its tasks' states", body = StatusInfo)))]
 async fn connector_status(State(state): Shared, Path(name): Path<String>) -> ApiResult {
     Ok(json_response(StatusCode::OK, state.herder.status(&name)?))
+}
+
+/// A Ferry addition for the web console: each task's counters, restarts, lag and latency
+/// buckets, from whichever worker runs it.
+#[utoipa::path(get, path = "/connectors/{name}/activity", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "Each task's records in and out, restarts, start time, lag (sinks) and latency histogram, cumulative since the task started on its worker", body = ConnectorActivity)))]
+async fn connector_activity(State(state): Shared, Path(name): Path<String>) -> ApiResult {
+    let status = state.herder.status(&name)?;
+    Ok(json_response(
+        StatusCode::OK,
+        activity::of_connector(state.herder.worker(), &status),
+    ))
 }
 
 #[utoipa::path(get, path = "/connectors/{name}/tasks", tag = "tasks", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "Each task's config, secrets [hidden]", body = Vec<TaskInfo>)))]

@@ -14,6 +14,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use crate::activity::ConnectorActivity;
 use crate::herder::{ConnectorInfo, StatusInfo};
 
 /// Kafka Connect's error body, for every 4xx and 5xx.
@@ -78,6 +79,9 @@ pub struct ExpandedConnector {
     /// With `expand=info`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<ConnectorInfo>,
+    /// With `expand=activity` (a Ferry addition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ConnectorActivity>,
 }
 
 /// `GET /connectors`: names, or with `expand` a map of name to the expanded entries.
@@ -86,7 +90,7 @@ pub struct ExpandedConnector {
 pub enum ConnectorList {
     /// Without `expand`.
     Names(Vec<String>),
-    /// With `expand=status` and/or `expand=info`.
+    /// With `expand=status`, `expand=info` and/or `expand=activity`.
     Expanded(BTreeMap<String, ExpandedConnector>),
 }
 

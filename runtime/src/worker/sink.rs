@@ -16,7 +16,7 @@ use ferry_api::transform::{ConnectHeader, ConnectRecord};
 use ferry_api::{ConnectError, Header, SinkRecord, TopicPartition, TopicPartitionOffset};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Headers;
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
 use super::chain::TransformChain;
 use super::control::{TaskControl, TaskTarget};
@@ -32,6 +32,8 @@ use crate::status::State;
 
 const MAX_BATCH: usize = 500;
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// How often librdkafka reports the consumer's statistics, where the lag comes from.
+const STATISTICS_INTERVAL_MS: &str = "1000";
 
 /// One record read from Kafka, owned by the loop until it is handed to the task.
 #[derive(Debug, Clone)]
@@ -212,12 +214,28 @@ impl<T: SinkTaskCalls> SinkSession<T> {
 
 type SharedSession<T> = Arc<Mutex<Option<SinkSession<T>>>>;
 
-/// Calls `close` (after a last commit) and `open` on the task around rebalances.
+/// Calls `close` (after a last commit) and `open` on the task around rebalances, and keeps
+/// the task's lag from the consumer's statistics.
 struct RebalanceHandler {
     session: SharedSession<SinkTaskInstance>,
+    metrics: Arc<TaskMetrics>,
 }
 
-impl ClientContext for RebalanceHandler {}
+impl ClientContext for RebalanceHandler {
+    /// The lag as `kafka-consumer-groups` shows it: each assigned partition's log end offset
+    /// minus the group's committed offset. Partitions without one yet are left out.
+    fn stats(&self, statistics: Statistics) {
+        let lags: Vec<u64> = statistics
+            .topics
+            .values()
+            .flat_map(|topic| topic.partitions.values())
+            .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+            .map(|p| p.consumer_lag as u64)
+            .collect();
+        let lag = (!lags.is_empty()).then(|| lags.iter().sum());
+        self.metrics.lag.set(lag);
+    }
+}
 
 fn partitions_of(list: &TopicPartitionList) -> Vec<TopicPartition> {
     list.elements()
@@ -284,7 +302,7 @@ pub fn run(
     )
     .map_err(|e| format!("task start failed: {e}"))?;
     let session = Arc::new(Mutex::new(Some(SinkSession::new(task))));
-    let consumer = consumer(context, spec, session.clone())?;
+    let consumer = consumer(context, spec, session.clone(), reporter.metrics.clone())?;
 
     let outcome = run_loop(
         context,
@@ -447,6 +465,7 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
                     .rewind(&consumed.topic, consumed.partition, consumed.offset);
                 continue;
             }
+            TaskMetrics::add(&self.reporter.metrics.records_read, 1);
             let position = (consumed.partition, consumed.offset);
             match self.convert(consumed)? {
                 Ok(record) => batch.push(record),
@@ -606,7 +625,11 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
                 Err(e) => return Err(format!("put failed: {e}")),
             }
         };
-        TaskMetrics::add(&self.reporter.metrics.records_put, batch.len() as u64);
+        let metrics = &self.reporter.metrics;
+        TaskMetrics::add(&metrics.records_put, batch.len() as u64);
+        for record in &batch {
+            metrics.latency.observe_since(record.timestamp_ms);
+        }
         let as_read = std::mem::take(&mut self.as_read);
         for (position, reason) in &errant {
             let read = as_read.iter().find(|c| {
@@ -652,6 +675,7 @@ fn consumer(
     context: &Worker,
     spec: &TaskSpec,
     session: SharedSession<SinkTaskInstance>,
+    reporter_metrics: Arc<TaskMetrics>,
 ) -> Result<BaseConsumer<RebalanceHandler>, String> {
     let mut config = context.config.kafka_client();
     config
@@ -666,7 +690,8 @@ fn consumer(
         // A worker killed with -9 holds its partitions until the group notices; 10 s (Kafka
         // Connect's worker default) rather than librdkafka's 45 s bounds that pause.
         .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "3000");
+        .set("heartbeat.interval.ms", "3000")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
     for (key, value) in &context.config.consumer_overrides {
         config.set(key, value);
     }
@@ -674,7 +699,10 @@ fn consumer(
         config.set(key, value);
     }
     let consumer: BaseConsumer<RebalanceHandler> = config
-        .create_with_context(RebalanceHandler { session })
+        .create_with_context(RebalanceHandler {
+            session,
+            metrics: reporter_metrics,
+        })
         .map_err(|e| format!("cannot create the task's Kafka consumer: {e}"))?;
     let subscription = spec
         .keys

@@ -334,6 +334,10 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
         self.in_flight = self.in_flight.saturating_sub(1);
         let metadata = delivery.result?;
         TaskMetrics::add(&self.reporter.metrics.records_written, 1);
+        self.reporter
+            .metrics
+            .latency
+            .observe_since(metadata.timestamp_ms);
         if !self.topics_seen.contains(&metadata.topic) {
             self.topics_seen.insert(metadata.topic.clone());
             self.context

@@ -127,6 +127,7 @@ fn run_with_restarts(context: Arc<Worker>, spec: TaskSpec, control: Arc<TaskCont
     let mut backoff = config.task_restart_backoff_initial;
     loop {
         let started = Instant::now();
+        reporter.metrics.run_started();
         let outcome = match spec.plugin.kind {
             ConnectorType::Source => super::source::run(&context, &spec, &control, &reporter),
             ConnectorType::Sink => super::sink::run(&context, &spec, &control, &reporter),
