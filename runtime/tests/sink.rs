@@ -215,3 +215,40 @@ async fn an_errant_record_fails_the_task_when_tolerance_is_none() {
     drop(worker);
     drop(setup);
 }
+
+/// A sink may start before the topic it reads exists (its source creates it later): the
+/// consumer waits for it, as Kafka Connect's does, instead of failing the task. Restarts are
+/// off, so a failure would stay visible.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_waits_for_a_topic_that_does_not_exist_yet() {
+    let topic = unique("sink-later");
+    let (setup, worker) =
+        start_worker(&["ferry_test_file_sink"], "task.restart.enabled: false\n").await;
+    let output = setup.dir.path().join("later.jsonl");
+    let body = json!({"name": "early", "config": {
+        "connector.class": "FileSink",
+        "topics": topic,
+        "output.file": output.display().to_string(),
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+    }});
+    let created = worker.call("POST", "/connectors", Some(&body));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let deadline = Instant::now() + WAIT;
+    while !worker.log().contains("the consumer waits") {
+        assert!(
+            Instant::now() < deadline,
+            "the consumer never reported the missing topic {topic} within {WAIT:?}:\n{}",
+            worker.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = worker.call("GET", "/connectors/early/status", None).json();
+    assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
+
+    let values: Vec<String> = (0..20).map(|i| format!("late{i}")).collect();
+    produce(&topic, &values).await;
+    let written = wait_for_lines(&output, 20);
+    assert_eq!(written.len(), 20);
+    let status = worker.call("GET", "/connectors/early/status", None).json();
+    assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
+}

@@ -19,7 +19,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 REPO = Path(__file__).resolve().parents[2]
-LIBRARIES = ["libsequence_connector.so", "libferry_mqtt_source.so", "libferry_test_panicking_source.so"]
+LIBRARIES = ["libsequence_connector.so", "libferry_mqtt_source.so", "libferry_test_panicking_source.so",
+             "libferry_test_file_sink.so"]
 USERS = {"admin": ("admin-secret", "admin"), "viewer": ("viewer-secret", "viewer")}
 SCREENSHOTS = REPO / "target" / "console-screenshots"
 

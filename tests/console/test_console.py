@@ -1,6 +1,7 @@
 """The web console in a real browser against a real worker: what an operator and a viewer see
 and can do, checked through the page itself."""
 
+import json
 import os
 import subprocess
 import threading
@@ -45,23 +46,63 @@ def click(driver, action):
     driver.find_element(By.CSS_SELECTOR, button).click()
 
 
-def test_an_operator_sees_a_connector_run_and_pauses_resumes_stops_resets_and_deletes_it(worker, browser):
+def shows_a_figure(text):
+    """A records/s figure above 0 (not '–' or '0.0')."""
+    return text not in ("", "–", "0.0")
+
+
+def plotted(driver, css):
+    """How many points the first polyline matching `css` draws."""
+    return driver.execute_script(
+        "const line = document.querySelector(arguments[0]);"
+        "const points = line ? line.getAttribute('points').trim() : '';"
+        "return points ? points.split(' ').length : 0;", css)
+
+
+def type_into(driver, element_id, text):
+    element = driver.find_element(By.ID, element_id)
+    element.clear()
+    element.send_keys(text)
+
+
+def test_an_operator_sees_a_connector_run_and_pauses_resumes_stops_alters_resets_and_deletes_it(
+        worker, browser, tmp_path):
     name = f"cars-{uuid.uuid4().hex[:6]}"
+    topic = f"console-{name}"
     worker.call("POST", "/connectors", {"name": name, "config": {
-        "connector.class": "SequenceSource", "kafka.topic": f"console-{name}", "rate.per.second": "200"}})
+        "connector.class": "SequenceSource", "kafka.topic": topic, "rate.per.second": "200"}})
+    sink = f"archive-{uuid.uuid4().hex[:6]}"
+    worker.call("POST", "/connectors", {"name": sink, "config": {
+        "connector.class": "FileSink", "topics": topic, "output.file": str(tmp_path / "sink.jsonl"),
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter"}})
     sign_in(browser, worker, "admin")
     row = f'tr[data-connector="{name}"]'
     wait(browser, f"{name} RUNNING in the overview", lambda d: "RUNNING" in text_of(d, row))
-    # Records/s comes from two reads of /metrics; the sequence source writes 200 a second.
-    wait(browser, f"{name}'s records/s above 0",
-         lambda d: text_of(d, f"{row} td.rate") not in ("", "–", "0.0"))
+    # Records/s come from two reads of the connector's activity; the source writes 200 a second.
+    wait(browser, f"{name}'s records/s in and out above 0",
+         lambda d: shows_a_figure(text_of(d, f"{row} td.rate-in")) and shows_a_figure(text_of(d, f"{row} td.rate-out")))
+    sink_row = f'tr[data-connector="{sink}"]'
+    wait(browser, f"the sink {sink}'s lag, a count of records",
+         lambda d: text_of(d, f"{sink_row} td.lag").isdigit())
+    assert text_of(browser, f"{row} td.lag") == "–", "a source has no lag"
     wait(browser, "the worker in the workers table",
          lambda d: f"{name}-0" in text_of(d, "#workers"))
+    wait(browser, "a few points in the sparkline, for the screenshot",
+         lambda d: plotted(d, f"{row} td.spark polyline") >= 6)
     screenshot(browser, "overview")
+    worker.call("DELETE", f"/connectors/{sink}")
 
     browser.find_element(By.LINK_TEXT, name).click()
     wait(browser, "the connector page", lambda d: connector_state(d) == "RUNNING")
     wait(browser, "task 0 RUNNING", lambda d: "RUNNING" in text_of(d, 'tr[data-task="0"]'))
+    # The plots: records/s out and the latency quantiles of the last interval.
+    wait(browser, "records/s out in the throughput plot",
+         lambda d: shows_a_figure(text_of(d, '#throughput [data-field="out"]')))
+    wait(browser, "a p99 latency under the latency plot",
+         lambda d: text_of(d, '#latency [data-field="p99"]').startswith("≤"))
+    wait(browser, "a few points in each plot, for the screenshot",
+         lambda d: plotted(d, "#latency polyline") >= 6 and plotted(d, "#throughput polyline") >= 6)
     screenshot(browser, "connector")
     click(browser, "Pause")
     wait(browser, "PAUSED after Pause", lambda d: connector_state(d) == "PAUSED")
@@ -70,6 +111,24 @@ def test_an_operator_sees_a_connector_run_and_pauses_resumes_stops_resets_and_de
     wait(browser, "RUNNING after Resume", lambda d: connector_state(d) == "RUNNING")
     click(browser, "Stop")
     wait(browser, "STOPPED after Stop", lambda d: connector_state(d) == "STOPPED")
+
+    # Alter the offsets from the page: each partition's position moved to 4242.
+    wait(browser, "the offsets editor of a STOPPED connector", lambda d: d.find_elements(By.ID, "offsets-edit"))
+    committed = worker.call("GET", f"/connectors/{name}/offsets")["offsets"]
+    assert committed, "the source committed offsets before it stopped"
+    altered = {"offsets": [{"partition": o["partition"], "offset": {k: 4242 for k in o["offset"]}}
+                           for o in committed]}
+    type_into(browser, "offsets-edit", "{not json")
+    click(browser, "Alter offsets")
+    browser.switch_to.alert.accept()
+    wait(browser, "the JSON error shown", lambda d: "Alter offsets: not JSON" in text_of(d, "#feedback"))
+    type_into(browser, "offsets-edit", json.dumps(altered))
+    click(browser, "Alter offsets")
+    browser.switch_to.alert.accept()
+    wait(browser, "the alteration confirmed", lambda d: "Alter offsets: done" in text_of(d, "#feedback"))
+    wait(browser, "the altered offset in the table", lambda d: "4242" in text_of(d, "#offsets"))
+    assert worker.call("GET", f"/connectors/{name}/offsets") == altered
+
     click(browser, "Reset offsets")
     browser.switch_to.alert.accept()
     wait(browser, "the reset confirmed", lambda d: "Reset offsets: done" in text_of(d, "#feedback"))
@@ -145,7 +204,7 @@ def test_an_mqtt_source_created_from_the_form_shows_errors_by_their_field_and_th
     publisher.start()
     try:
         wait(browser, "records/s above 0 while messages are published",
-             lambda d: text_of(d, f'[data-rate="{name}"]') not in ("", "–", "0.0"))
+             lambda d: shows_a_figure(text_of(d, f'[data-flow="{name}"][data-field="out"]')))
     finally:
         stop.set()
         publisher.join(timeout=15)
@@ -168,6 +227,8 @@ def test_a_failed_task_shows_its_trace_and_restart_failed_tasks_runs_it_again(wo
     wait(browser, "task 0 RUNNING again after Restart failed tasks",
          lambda d: "RUNNING" in text_of(d, task) and not d.find_elements(By.CSS_SELECTOR, f"{task} pre.trace"))
     assert "Restart failed tasks: done" in text_of(browser, "#feedback")
+    wait(browser, "one restart and its time in the task's row",
+         lambda d: text_of(d, f"{task} td.restarts") == "1" and text_of(d, f"{task} td.restarted-at") != "–")
     worker.call("DELETE", f"/connectors/{name}")
 
 
@@ -213,6 +274,14 @@ def test_the_overview_of_a_two_worker_cluster_shows_both_workers_and_their_tasks
          lambda d: "2 running" in text_of(d, f'tr[data-connector="{name}"]'))
     assert "Distributed: 2 workers" in text_of(browser, "#cluster")
     screenshot(browser, "cluster")
+    # Each task's records/s, whichever worker runs it: the other's figures come through the
+    # status topic every 5 s.
+    browser.find_element(By.LINK_TEXT, name).click()
+    for task in (0, 1):
+        cell = f'tr[data-task="{task}"] [data-field="out"]'
+        WebDriverWait(browser, 60, poll_frequency=0.5).until(
+            lambda d: shows_a_figure(text_of(d, cell)),
+            message=f"not within 60 s: records/s of task {task} on the connector page")
     first.call("DELETE", f"/connectors/{name}")
 
 

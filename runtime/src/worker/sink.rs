@@ -15,6 +15,7 @@ use ferry_api::data::Payload;
 use ferry_api::transform::{ConnectHeader, ConnectRecord};
 use ferry_api::{ConnectError, Header, SinkRecord, TopicPartition, TopicPartitionOffset};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Headers;
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
@@ -78,6 +79,10 @@ impl<C: ConsumerContext> RecordSource for BaseConsumer<C> {
     fn next(&self, timeout: Duration) -> Option<Result<Consumed, String>> {
         let message = match self.poll(timeout)? {
             Ok(message) => message,
+            Err(error) if passes(&error) => {
+                tracing::warn!(%error, "the consumer waits: librdkafka retries on its own");
+                return None;
+            }
             Err(error) => return Some(Err(format!("consumer error: {error}"))),
         };
         let headers = message
@@ -129,6 +134,22 @@ impl<C: ConsumerContext> RecordSource for BaseConsumer<C> {
         Consumer::commit(self, &list, CommitMode::Sync)
             .map_err(|e| format!("offset commit failed: {e}"))
     }
+}
+
+/// Consumer errors that are news rather than failures: a subscribed topic that does not exist
+/// yet (a sink started before the source that creates its topic, as Kafka Connect's consumer
+/// waits for it), or brokers out of reach for a while. librdkafka keeps retrying both.
+fn passes(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+        )
+    )
 }
 
 /// What the loop calls on the task: the plugin in a worker, a fake in tests.

@@ -6,14 +6,17 @@ const REFRESH_MS = 2000;
 const ROLES = ['viewer', 'operator', 'admin'];
 // Five minutes of REFRESH_MS samples.
 const HISTORY = (5 * 60 * 1000) / REFRESH_MS;
+// Figures older than this are from a task no longer reporting (its worker shares every 5 s).
+const STALE_MS = 15000;
 
 const session = {
   authorization: sessionStorage.getItem('ferry.authorization'),
   me: null,
-  // connector -> {records, at} from the last /metrics read, for records/s.
-  counters: new Map(),
-  rates: new Map(),
-  // connector -> the last HISTORY records/s figures, for its sparkline.
+  // `${connector}\u0000${task}` -> the task's last figures and records/s.
+  tasks: new Map(),
+  // connector -> records/s in and out, lag and latency quantiles.
+  flow: new Map(),
+  // connector -> the last HISTORY flows, for its charts.
   history: new Map(),
   timer: null,
 };
@@ -101,17 +104,12 @@ function main(...children) {
   }
 }
 
-// Re-renders only when what the page shows changed; the records/s figures are updated in place.
+// Re-renders only when what the page shows changed; the flow figures are updated in place.
 function unchanged(page, data) {
   const key = JSON.stringify([page, data, session.me && session.me.role]);
   if (session.shown === key) return true;
   session.shown = key;
   return false;
-}
-
-function updateRates() {
-  for (const cell of document.querySelectorAll('[data-rate]')) cell.textContent = rate(cell.dataset.rate);
-  updateSparklines();
 }
 
 // ---------------------------------------------------------------- login --
@@ -160,21 +158,18 @@ function showIdentity() {
   );
 }
 
-// -------------------------------------------------------------- metrics --
+// ------------------------------------------------------------- activity --
 
-// Records per second per connector, from the counters of this worker's /metrics.
-async function readRates() {
+// Reads this worker's view of its cluster from its /metrics (distributed mode only).
+async function readCluster() {
   let text;
   try {
-    text = await api('GET', '/metrics');
+    text = String(await api('GET', '/metrics'));
   } catch (error) {
     return;
   }
-  const now = Date.now();
-  const totals = new Map();
-  // This worker's view of its cluster (distributed mode only).
   const gauge = (name) => {
-    const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(String(text));
+    const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
     return match ? Number(match[1]) : undefined;
   };
   session.cluster = gauge('ferry_cluster_members') === undefined ? null : {
@@ -182,60 +177,154 @@ async function readRates() {
     generation: gauge('ferry_cluster_assignment_generation'),
     members: gauge('ferry_cluster_members'),
   };
-  const pattern = /^ferry_(?:source_records_written|sink_records_put)_total\{([^}]*)\} (\S+)$/;
-  for (const line of String(text).split('\n')) {
-    const match = pattern.exec(line);
-    if (!match) continue;
-    const connector = /connector="((?:[^"\\]|\\.)*)"/.exec(match[1]);
-    if (!connector) continue;
-    const name = connector[1].replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c));
-    totals.set(name, (totals.get(name) || 0) + Number(match[2]));
-  }
-  for (const [name, records] of totals) {
-    const last = session.counters.get(name);
-    if (last && now > last.at) {
-      const value = Math.max(0, ((records - last.records) * 1000) / (now - last.at));
-      session.rates.set(name, value);
-      const history = session.history.get(name) || [];
-      history.push(value);
-      if (history.length > HISTORY) history.shift();
-      session.history.set(name, history);
-    }
-    session.counters.set(name, { records, at: now });
-  }
 }
 
-// An inline SVG line of the last five minutes of records/s.
-function sparkline(name) {
+// The bucket bound under which a `q` share of the records fell, from cumulative counts.
+function quantile(counts, bounds, q) {
+  const total = counts[counts.length - 1];
+  if (!total) return null;
+  const index = counts.findIndex((count) => count >= q * total);
+  return index < bounds.length ? bounds[index] : Infinity;
+}
+
+// Folds a connector's activity (GET /connectors/{name}/activity) into per-task rates and the
+// connector's flow: records/s in and out, lag, latency quantiles, and five minutes of history.
+// Counters are per worker: a task that moved starts again from 0, so that step is skipped.
+function absorb(activity) {
+  const name = activity.name;
+  const bounds = activity.latency_bounds_ms;
+  const now = Date.now();
+  const flow = { in: 0, out: 0, lag: null };
+  const latency = new Array(bounds.length + 1).fill(0);
+  for (const task of activity.tasks) {
+    const key = `${name}\u0000${task.id}`;
+    const last = session.tasks.get(key);
+    let rates = last ? last.rates : { in: 0, out: 0 };
+    if (last && task.at > last.at && task.worker_id === last.worker_id && task.records_out >= last.out) {
+      const seconds = (task.at - last.at) / 1000;
+      rates = {
+        in: Math.max(0, (task.records_in - last.in) / seconds),
+        out: (task.records_out - last.out) / seconds,
+      };
+      task.latency_counts.forEach((count, i) => { latency[i] += Math.max(0, count - (last.counts[i] || 0)); });
+    }
+    // Figures that stopped coming (their worker is gone) no longer count.
+    if (now - task.at > STALE_MS) rates = { in: 0, out: 0 };
+    if (!last || task.at !== last.at) {
+      session.tasks.set(key, {
+        at: task.at, worker_id: task.worker_id, in: task.records_in, out: task.records_out,
+        counts: task.latency_counts, rates,
+      });
+    }
+    flow.in += rates.in;
+    flow.out += rates.out;
+    if (task.lag !== null && task.lag !== undefined) flow.lag = (flow.lag || 0) + task.lag;
+  }
+  const previous = session.flow.get(name);
+  if (latency[latency.length - 1] > 0) {
+    flow.p50 = quantile(latency, bounds, 0.5);
+    flow.p99 = quantile(latency, bounds, 0.99);
+    flow.latencyAt = now;
+  } else if (previous && now - previous.latencyAt <= STALE_MS) {
+    Object.assign(flow, { p50: previous.p50, p99: previous.p99, latencyAt: previous.latencyAt });
+  }
+  session.flow.set(name, flow);
   const history = session.history.get(name) || [];
-  const width = 120;
-  const height = 24;
-  const top = Math.max(1, ...history);
-  const points = history.map((value, index) => {
-    const x = history.length > 1 ? (index * width) / (HISTORY - 1) : 0;
-    return `${x.toFixed(1)},${(height - (value / top) * (height - 2) - 1).toFixed(1)}`;
-  }).join(' ');
+  history.push({ out: flow.out, in: flow.in, p50: flow.p50, p99: flow.p99 });
+  if (history.length > HISTORY) history.shift();
+  session.history.set(name, history);
+}
+
+function perSecond(value) {
+  return value === undefined ? '–' : value.toFixed(1);
+}
+
+function milliseconds(bound) {
+  if (bound === undefined || bound === null) return '–';
+  return bound === Infinity ? '> 30 s' : `≤ ${bound} ms`;
+}
+
+// The text of one figure of a connector's flow: in, out, lag, p50 or p99.
+function flowText(name, field) {
+  const flow = session.flow.get(name);
+  if (!flow) return '–';
+  if (field === 'lag') return flow.lag === null ? '–' : String(flow.lag);
+  if (field === 'p50' || field === 'p99') return milliseconds(flow[field]);
+  return perSecond(flow[field]);
+}
+
+function flowCell(tag, name, field, attributes) {
+  return h(tag, { ...attributes, 'data-flow': name, 'data-field': field }, flowText(name, field));
+}
+
+// An inline SVG of the last five minutes: one polyline per series, scaled to its panel.
+function chart(name, series, options) {
+  const history = session.history.get(name) || [];
+  const width = options.width;
+  const height = options.height;
+  const values = series.flatMap((s) => history.map((point) => point[s.field]))
+    .filter((v) => v !== undefined && v !== null && v !== Infinity);
+  // Headroom above the highest value, so a steady line does not hide under the border.
+  const top = Math.max(options.floor, ...values) * 1.25;
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('width', width);
   svg.setAttribute('height', height);
   svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', `records/s over the last 5 minutes, up to ${top.toFixed(1)}`);
-  svg.setAttribute('data-sparkline', name);
-  const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
-  line.setAttribute('points', points);
-  line.setAttribute('fill', 'none');
-  line.setAttribute('stroke', 'currentColor');
-  svg.append(line);
+  svg.setAttribute('aria-label', `${options.label} over the last 5 minutes, up to ${top.toFixed(1)}`);
+  svg.setAttribute('data-chart', JSON.stringify([name, options.kind]));
+  for (const s of series) {
+    const points = [];
+    history.forEach((point, index) => {
+      const value = point[s.field] === Infinity ? top : point[s.field];
+      if (value === undefined || value === null) return;
+      const x = (index * width) / (HISTORY - 1);
+      points.push(`${x.toFixed(1)},${(height - (value / top) * (height - 2) - 1).toFixed(1)}`);
+    });
+    const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+    line.setAttribute('points', points.join(' '));
+    line.setAttribute('fill', 'none');
+    line.setAttribute('stroke', 'currentColor');
+    if (s.dashed) line.setAttribute('stroke-dasharray', '4 3');
+    svg.append(line);
+  }
+  if (options.axes) {
+    const label = (x, y, anchor, text) => {
+      const element = document.createElementNS('http://www.w3.org/2000/svg', 'text');
+      element.setAttribute('x', x);
+      element.setAttribute('y', y);
+      element.setAttribute('text-anchor', anchor);
+      element.setAttribute('class', 'axis');
+      element.textContent = text;
+      svg.append(element);
+    };
+    label(4, 12, 'start', top.toFixed(top < 10 ? 1 : 0));
+    label(4, height - 4, 'start', '−5 min');
+    label(width - 4, height - 4, 'end', 'now');
+  }
   return svg;
 }
 
-function updateSparklines() {
-  for (const old of document.querySelectorAll('[data-sparkline]')) old.replaceWith(sparkline(old.dataset.sparkline));
+const CHARTS = {
+  spark: (name) => chart(name, [{ field: 'out' }], { width: 120, height: 24, floor: 1, label: 'records/s out', kind: 'spark' }),
+  throughput: (name) => chart(name, [{ field: 'out' }, { field: 'in', dashed: true }],
+    { width: 360, height: 90, floor: 1, label: 'records/s out (solid) and in (dashed)', kind: 'throughput', axes: true }),
+  latency: (name) => chart(name, [{ field: 'p99' }, { field: 'p50', dashed: true }],
+    { width: 360, height: 90, floor: 1, label: 'latency in ms, p99 (solid) and p50 (dashed)', kind: 'latency', axes: true }),
+};
+
+// Updates the figures and charts in place, between full re-renders.
+function updateFlows() {
+  for (const cell of document.querySelectorAll('[data-flow]')) cell.textContent = flowText(cell.dataset.flow, cell.dataset.field);
+  for (const cell of document.querySelectorAll('[data-task-flow]')) cell.textContent = taskFlowText(cell.dataset.taskFlow, cell.dataset.field);
+  for (const old of document.querySelectorAll('[data-chart]')) {
+    const [name, kind] = JSON.parse(old.dataset.chart);
+    old.replaceWith(CHARTS[kind](name));
+  }
 }
 
-function rate(name) {
-  const value = session.rates.get(name);
-  return value === undefined ? '–' : value.toFixed(1);
+function taskFlowText(key, field) {
+  const task = session.tasks.get(key);
+  return task ? perSecond(task.rates[field]) : '–';
 }
 
 // ------------------------------------------------------------- overview --
@@ -253,14 +342,16 @@ function lastError(status) {
 
 async function renderOverview() {
   const [connectors] = await Promise.all([
-    api('GET', '/connectors?expand=status&expand=info'),
-    readRates(),
+    api('GET', '/connectors?expand=status&expand=info&expand=activity'),
+    readCluster(),
   ]);
-  if (unchanged('overview', [connectors, session.cluster])) {
-    updateRates();
+  const names = Object.keys(connectors).sort();
+  for (const name of names) if (connectors[name].activity) absorb(connectors[name].activity);
+  const shown = names.map((name) => [name, connectors[name].status, connectors[name].info]);
+  if (unchanged('overview', [shown, session.cluster])) {
+    updateFlows();
     return;
   }
-  const names = Object.keys(connectors).sort();
   const workers = new Map();
   const rows = names.map((name) => {
     const { status, info } = connectors[name];
@@ -275,8 +366,10 @@ async function renderOverview() {
       h('td', {}, info ? info.config['connector.class'] : ''),
       h('td', {}, status ? stateBadge(status.connector.state) : ''),
       h('td', {}, status ? taskCounts(status) : ''),
-      h('td', { class: 'rate', 'data-rate': name }, rate(name)),
-      h('td', { class: 'spark' }, sparkline(name)),
+      flowCell('td', name, 'in', { class: 'rate-in' }),
+      flowCell('td', name, 'out', { class: 'rate-out' }),
+      h('td', { class: 'spark' }, CHARTS.spark(name)),
+      flowCell('td', name, 'lag', { class: 'lag' }),
       h('td', { class: 'muted' }, status ? lastError(status) : ''));
   });
   main(
@@ -284,9 +377,11 @@ async function renderOverview() {
     may('admin') ? h('p', {}, h('a', { href: '#/new', id: 'new-connector' }, 'New connector')) : null,
     rows.length
       ? h('table', { id: 'connectors' },
-        h('thead', {}, h('tr', {}, ['Name', 'Type', 'Plugin', 'State', 'Tasks', 'Records/s', 'Last 5 min', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ['Name', 'Type', 'Plugin', 'State', 'Tasks', 'In/s', 'Out/s', 'Out, last 5 min', 'Lag', 'Last error']
+          .map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No connectors yet.'),
+    h('p', { class: 'muted' }, 'In: records a source polled or a sink read from Kafka. Out: records Kafka acknowledged or a sink was handed. Lag: records past a sink\'s committed offsets.'),
     h('h2', {}, 'Workers'),
     h('p', { id: 'cluster', class: 'muted' }, session.cluster
       ? `Distributed: ${session.cluster.members} workers in assignment generation ${session.cluster.generation}; the worker serving this page ${session.cluster.leader ? 'is' : 'is not'} the leader.`
@@ -319,16 +414,56 @@ function actionButton(label, role, run, options) {
   }, label);
 }
 
+function localTime(ms) {
+  return ms ? new Date(ms).toLocaleString() : '–';
+}
+
+// Offsets as a table, and for an admin of a STOPPED connector an editor to alter them.
+function offsetsSection(path, name, status, offsets) {
+  if (offsets.error) return [h('p', { class: 'muted', id: 'offsets' }, offsets.error)];
+  const table = h('table', { id: 'offsets' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Partition'), h('th', { scope: 'col' }, 'Offset'))),
+    h('tbody', {}, offsets.offsets.length
+      ? offsets.offsets.map((o) => h('tr', {}, h('td', {}, JSON.stringify(o.partition)), h('td', {}, JSON.stringify(o.offset))))
+      : h('tr', {}, h('td', { colspan: 2, class: 'muted' }, 'None committed yet.'))));
+  if (!may('admin')) return [table];
+  if (status.connector.state !== 'STOPPED') {
+    return [table, h('p', { class: 'muted' }, 'Stop the connector to alter or reset its offsets.')];
+  }
+  // What the user typed survives the page's refreshes.
+  const typed = document.getElementById('offsets-edit');
+  const editor = h('textarea', { id: 'offsets-edit', rows: 6, cols: 80, spellcheck: 'false', 'aria-describedby': 'offsets-help' });
+  editor.value = typed && typed.dataset.edited ? typed.value : JSON.stringify({ offsets: offsets.offsets }, null, 2);
+  if (typed && typed.dataset.edited) editor.dataset.edited = '1';
+  editor.addEventListener('input', () => { editor.dataset.edited = '1'; });
+  return [table,
+    h('label', { for: 'offsets-edit' }, 'Alter offsets'),
+    h('p', { id: 'offsets-help', class: 'muted' }, 'Kafka Connect\'s form: {"offsets": [{"partition": {...}, "offset": {...}}]}; an offset of null removes a source partition\'s.'),
+    editor,
+    h('div', { class: 'actions' }, actionButton('Alter offsets', 'admin', async () => {
+      let body;
+      try {
+        body = JSON.parse(editor.value);
+      } catch (error) {
+        throw new ApiError(400, `not JSON: ${error.message}`);
+      }
+      await api('PATCH', `${path}/offsets`, body);
+      delete editor.dataset.edited;
+    }, { confirm: `Alter the offsets of ${name}?` }))];
+}
+
 async function renderConnector(name) {
   const path = `/connectors/${encodeURIComponent(name)}`;
   let status;
   let info;
   let offsets;
   let topics;
+  let activity;
   try {
-    [status, info, offsets, topics] = await Promise.all([api('GET', `${path}/status`), api('GET', path),
+    [status, info, offsets, topics, activity] = await Promise.all([api('GET', `${path}/status`), api('GET', path),
       api('GET', `${path}/offsets`).catch((error) => ({ error: error.message })),
-      api('GET', `${path}/topics`).catch(() => ({})), readRates()]);
+      api('GET', `${path}/topics`).catch(() => ({})),
+      api('GET', `${path}/activity`).catch(() => null), readCluster()]);
   } catch (error) {
     if (error.status === 404) {
       session.shown = null;
@@ -338,8 +473,11 @@ async function renderConnector(name) {
     }
     throw error;
   }
-  if (unchanged(`connector:${name}`, [status, info, offsets, topics])) {
-    updateRates();
+  if (activity) absorb(activity);
+  const figures = new Map(((activity && activity.tasks) || []).map((task) => [task.id, task]));
+  const restarts = [...figures.values()].map((task) => [task.id, task.worker_id, task.restarts, task.started_at]);
+  if (unchanged(`connector:${name}`, [status, info, offsets, topics, restarts])) {
+    updateFlows();
     return;
   }
   const previous = document.getElementById('feedback');
@@ -357,37 +495,47 @@ async function renderConnector(name) {
       await api('DELETE', path);
       location.hash = '#/';
     }, { confirm: `Delete connector ${name}?`, danger: true }));
-  const tasks = status.tasks.map((task) => h('tr', { 'data-task': task.id },
-    h('td', {}, String(task.id)),
-    h('td', {}, stateBadge(task.state)),
-    h('td', {}, task.worker_id),
-    h('td', {}, task.trace ? [
-      h('pre', { class: 'trace', tabindex: '0', 'aria-label': `Trace of task ${task.id}` }, task.trace),
-      h('button', { type: 'button', onclick: () => navigator.clipboard && navigator.clipboard.writeText(task.trace) }, 'Copy trace'),
-    ] : ''),
-    h('td', {}, actionButton('Restart task', 'operator', () => api('POST', `${path}/tasks/${task.id}/restart`)))));
+  const tasks = status.tasks.map((task) => {
+    const figure = figures.get(task.id);
+    const key = `${name}\u0000${task.id}`;
+    return h('tr', { 'data-task': task.id },
+      h('td', {}, String(task.id)),
+      h('td', {}, stateBadge(task.state)),
+      h('td', {}, task.worker_id),
+      h('td', { class: 'restarts' }, figure ? String(figure.restarts) : '–'),
+      h('td', { class: 'restarted-at' }, figure && figure.restarts > 0 ? localTime(figure.started_at) : '–'),
+      h('td', { 'data-task-flow': key, 'data-field': 'in' }, taskFlowText(key, 'in')),
+      h('td', { 'data-task-flow': key, 'data-field': 'out' }, taskFlowText(key, 'out')),
+      h('td', {}, figure && figure.lag !== null ? String(figure.lag) : '–'),
+      h('td', {}, task.trace ? [
+        h('pre', { class: 'trace', tabindex: '0', 'aria-label': `Trace of task ${task.id}` }, task.trace),
+        h('button', { type: 'button', onclick: () => navigator.clipboard && navigator.clipboard.writeText(task.trace) }, 'Copy trace'),
+      ] : ''),
+      h('td', {}, actionButton('Restart task', 'operator', () => api('POST', `${path}/tasks/${task.id}/restart`))));
+  });
   const config = Object.keys(info.config).sort().map((key) => h('tr', {},
     h('td', {}, key), h('td', { class: info.config[key] === '[hidden]' ? 'muted' : '' }, info.config[key])));
   main(
     h('p', {}, h('a', { href: '#/' }, '← Connectors')),
     h('h1', {}, name, ' ', h('span', { id: 'connector-state' }, stateBadge(status.connector.state))),
-    h('p', { class: 'muted' }, `${status.type} · ${info.config['connector.class']} · on ${status.connector.worker_id} · `,
-      h('span', { 'data-rate': name }, rate(name)), ' records/s ', sparkline(name)),
+    h('p', { class: 'muted' }, `${status.type} · ${info.config['connector.class']} · on ${status.connector.worker_id}`),
     status.connector.trace ? h('pre', { class: 'trace', tabindex: '0' }, status.connector.trace) : null,
     actions,
     message || h('p', { id: 'feedback', role: 'status', 'data-connector': name }),
+    h('div', { class: 'plots' },
+      h('figure', { id: 'throughput' }, CHARTS.throughput(name),
+        h('figcaption', {}, 'Records/s out ', flowCell('strong', name, 'out'), ', in ', flowCell('strong', name, 'in'),
+          status.type === 'sink' ? [', lag ', flowCell('strong', name, 'lag')] : null, ' (solid: out, dashed: in)')),
+      h('figure', { id: 'latency' }, CHARTS.latency(name),
+        h('figcaption', {}, 'Latency p50 ', flowCell('strong', name, 'p50'), ', p99 ', flowCell('strong', name, 'p99'),
+          status.type === 'sink' ? ' (record timestamp to put)' : ' (record timestamp to Kafka\'s acknowledgement)'))),
     h('h2', {}, 'Tasks'),
     h('table', { id: 'tasks' },
-      h('thead', {}, h('tr', {}, ['Task', 'State', 'Worker', 'Trace', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, ['Task', 'State', 'Worker', 'Restarts', 'Last restarted at', 'In/s', 'Out/s', 'Lag', 'Trace', '']
+        .map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, tasks)),
     h('h2', {}, 'Offsets'),
-    offsets.error
-      ? h('p', { class: 'muted', id: 'offsets' }, offsets.error)
-      : h('table', { id: 'offsets' },
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Partition'), h('th', { scope: 'col' }, 'Offset'))),
-        h('tbody', {}, offsets.offsets.length
-          ? offsets.offsets.map((o) => h('tr', {}, h('td', {}, JSON.stringify(o.partition)), h('td', {}, JSON.stringify(o.offset))))
-          : h('tr', {}, h('td', { colspan: 2, class: 'muted' }, 'None committed yet.')))),
+    ...offsetsSection(path, name, status, offsets),
     h('h2', {}, 'Topics used'),
     h('p', { id: 'topics' }, ((topics[name] || {}).topics || []).join(', ') || 'None yet.'),
     h('h2', {}, 'Configuration'),
