@@ -79,6 +79,10 @@ pub struct ConnectorActivity {
     /// source, sink, or unknown.
     #[serde(rename = "type")]
     pub kind: ConnectorType,
+    /// The plugin's full class name on the worker answering, if it is loaded there.
+    pub plugin_class: Option<String>,
+    /// That plugin's version.
+    pub plugin_version: Option<String>,
     /// Upper bounds of the latency buckets, in ms; the last count of each task is the total.
     pub latency_bounds_ms: Vec<u64>,
     /// One entry per task whose figures are known, by task number.
@@ -86,8 +90,13 @@ pub struct ConnectorActivity {
 }
 
 /// The figures of the tasks in `status`: live for those this worker runs, as last shared for
-/// the others.
-pub fn of_connector(worker: &Worker, status: &StatusInfo) -> ConnectorActivity {
+/// the others. `connector_class` is the connector's `connector.class`, a class or an alias.
+pub fn of_connector(
+    worker: &Worker,
+    status: &StatusInfo,
+    connector_class: Option<&str>,
+) -> ConnectorActivity {
+    let plugin = connector_class.and_then(|class| worker.plugins.find(class));
     let here = worker.status.worker_id();
     let shared = worker.status.shared_activity(&status.name);
     let tasks = status
@@ -104,6 +113,8 @@ pub fn of_connector(worker: &Worker, status: &StatusInfo) -> ConnectorActivity {
     ConnectorActivity {
         name: status.name.clone(),
         kind: status.kind,
+        plugin_class: plugin.as_ref().map(|p| p.class_name.clone()),
+        plugin_version: plugin.as_ref().map(|p| p.version.clone()),
         latency_bounds_ms: LATENCY_BOUNDS_MS.to_vec(),
         tasks,
     }

@@ -96,6 +96,12 @@ fn activity_follows_the_counters(worker: &support::worker::Worker) {
     let source = source.json();
     assert_eq!(source["name"], SOURCE);
     assert_eq!(source["type"], "source");
+    let plugins = worker.call("GET", "/connector-plugins", None).json();
+    let sequence = plugins
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["class"] == source["plugin_class"]))
+        .unwrap_or_else(|| panic!("{source} names a plugin of {plugins}"));
+    assert_eq!(source["plugin_version"], sequence["version"], "{source}");
     let bounds = source["latency_bounds_ms"]
         .as_array()
         .expect("bounds")

@@ -82,6 +82,9 @@ def test_an_operator_sees_a_connector_run_and_pauses_resumes_stops_alters_resets
     # Records/s come from two reads of the connector's activity; the source writes 200 a second.
     wait(browser, f"{name}'s records/s in and out above 0",
          lambda d: shows_a_figure(text_of(d, f"{row} td.rate-in")) and shows_a_figure(text_of(d, f"{row} td.rate-out")))
+    version = worker.call("GET", f"/connectors/{name}/activity")["plugin_version"]
+    assert version, "the activity names the plugin's version"
+    assert text_of(browser, f"{row} td.plugin") == f"SequenceSource {version}"
     sink_row = f'tr[data-connector="{sink}"]'
     wait(browser, f"the sink {sink}'s lag, a count of records",
          lambda d: text_of(d, f"{sink_row} td.lag").isdigit())

@@ -326,13 +326,7 @@ async fn list_connectors(
             match what.as_str() {
                 "status" => entry.status = state.herder.status(&name).ok(),
                 "info" => entry.info = state.herder.shown_info(&name).ok(),
-                "activity" => {
-                    entry.activity = state
-                        .herder
-                        .status(&name)
-                        .ok()
-                        .map(|status| activity::of_connector(state.herder.worker(), &status));
-                }
+                "activity" => entry.activity = connector_activity_of(&state, &name).ok(),
                 _ => {}
             }
         }
@@ -462,10 +456,23 @@ async fn connector_status(State(state): Shared, Path(name): Path<String>) -> Api
 /// buckets, from whichever worker runs it.
 #[utoipa::path(get, path = "/connectors/{name}/activity", tag = "connectors", params(("name" = String, Path, description = "The connector's name, percent-encoded")), responses((status = 200, description = "Each task's records in and out, restarts, start time, lag (sinks) and latency histogram, cumulative since the task started on its worker", body = ConnectorActivity)))]
 async fn connector_activity(State(state): Shared, Path(name): Path<String>) -> ApiResult {
-    let status = state.herder.status(&name)?;
     Ok(json_response(
         StatusCode::OK,
-        activity::of_connector(state.herder.worker(), &status),
+        connector_activity_of(&state, &name)?,
+    ))
+}
+
+fn connector_activity_of(
+    state: &RestState,
+    name: &str,
+) -> Result<ConnectorActivity, crate::herder::HerderError> {
+    let status = state.herder.status(name)?;
+    let config = state.herder.config(name)?;
+    let class = config.get(keys::CONNECTOR_CLASS).map(String::as_str);
+    Ok(activity::of_connector(
+        state.herder.worker(),
+        &status,
+        class,
     ))
 }
 

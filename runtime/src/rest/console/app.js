@@ -305,7 +305,8 @@ function chart(name, series, options) {
 }
 
 const CHARTS = {
-  spark: (name) => chart(name, [{ field: 'out' }], { width: 120, height: 24, floor: 1, label: 'records/s out', kind: 'spark' }),
+  spark: (name) => chart(name, [{ field: 'out' }, { field: 'in', dashed: true }],
+    { width: 120, height: 24, floor: 1, label: 'records/s out (solid) and in (dashed)', kind: 'spark' }),
   throughput: (name) => chart(name, [{ field: 'out' }, { field: 'in', dashed: true }],
     { width: 360, height: 90, floor: 1, label: 'records/s out (solid) and in (dashed)', kind: 'throughput', axes: true }),
   latency: (name) => chart(name, [{ field: 'p99' }, { field: 'p50', dashed: true }],
@@ -347,7 +348,8 @@ async function renderOverview() {
   ]);
   const names = Object.keys(connectors).sort();
   for (const name of names) if (connectors[name].activity) absorb(connectors[name].activity);
-  const shown = names.map((name) => [name, connectors[name].status, connectors[name].info]);
+  const shown = names.map((name) => [name, connectors[name].status, connectors[name].info,
+    connectors[name].activity && connectors[name].activity.plugin_version]);
   if (unchanged('overview', [shown, session.cluster])) {
     updateFlows();
     return;
@@ -363,7 +365,7 @@ async function renderOverview() {
     return h('tr', { 'data-connector': name },
       h('td', {}, h('a', { href: `#/connectors/${encodeURIComponent(name)}` }, name)),
       h('td', {}, info ? info.type : ''),
-      h('td', {}, info ? info.config['connector.class'] : ''),
+      h('td', { class: 'plugin' }, info ? pluginText(info, connectors[name].activity) : ''),
       h('td', {}, status ? stateBadge(status.connector.state) : ''),
       h('td', {}, status ? taskCounts(status) : ''),
       flowCell('td', name, 'in', { class: 'rate-in' }),
@@ -377,7 +379,7 @@ async function renderOverview() {
     may('admin') ? h('p', {}, h('a', { href: '#/new', id: 'new-connector' }, 'New connector')) : null,
     rows.length
       ? h('table', { id: 'connectors' },
-        h('thead', {}, h('tr', {}, ['Name', 'Type', 'Plugin', 'State', 'Tasks', 'In/s', 'Out/s', 'Out, last 5 min', 'Lag', 'Last error']
+        h('thead', {}, h('tr', {}, ['Name', 'Type', 'Plugin and version', 'State', 'Tasks', 'In/s', 'Out/s', 'Last 5 min', 'Lag', 'Last error']
           .map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No connectors yet.'),
@@ -412,6 +414,12 @@ function actionButton(label, role, run, options) {
       }
     },
   }, label);
+}
+
+// The connector's class as configured, and the version of the plugin serving it.
+function pluginText(info, activity) {
+  const version = activity && activity.plugin_version;
+  return version ? `${info.config['connector.class']} ${version}` : info.config['connector.class'];
 }
 
 function localTime(ms) {
@@ -518,7 +526,7 @@ async function renderConnector(name) {
   main(
     h('p', {}, h('a', { href: '#/' }, '← Connectors')),
     h('h1', {}, name, ' ', h('span', { id: 'connector-state' }, stateBadge(status.connector.state))),
-    h('p', { class: 'muted' }, `${status.type} · ${info.config['connector.class']} · on ${status.connector.worker_id}`),
+    h('p', { class: 'muted', id: 'connector-summary' }, `${status.type} · ${pluginText(info, activity)} · on ${status.connector.worker_id}`),
     status.connector.trace ? h('pre', { class: 'trace', tabindex: '0' }, status.connector.trace) : null,
     actions,
     message || h('p', { id: 'feedback', role: 'status', 'data-connector': name }),
