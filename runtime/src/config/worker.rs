@@ -27,8 +27,8 @@ pub struct WorkerConfig {
     pub offset_storage_topic: String,
     /// Partitions when the worker creates the offsets topic.
     pub offset_storage_partitions: i32,
-    /// Replication factor when the worker creates internal topics.
-    pub replication_factor: i32,
+    /// Replication factor when the worker creates the offsets topic (-1: the broker's default).
+    pub offset_storage_replication_factor: i32,
     /// Where standalone mode keeps connector configs across restarts.
     pub state_dir: PathBuf,
     /// How often acknowledged source offsets are written to Kafka.
@@ -162,6 +162,10 @@ pub struct ClusterConfig {
     pub status_storage_topic: String,
     /// Partitions when the worker creates the status topic.
     pub status_storage_partitions: i32,
+    /// Replication factor when the worker creates the config topic (-1: the broker's default).
+    pub config_storage_replication_factor: i32,
+    /// Replication factor when the worker creates the status topic (-1: the broker's default).
+    pub status_storage_replication_factor: i32,
     /// How long the group coordinator waits for a silent worker before its work moves.
     pub session_timeout: Duration,
     /// How often a worker tells the coordinator it is alive.
@@ -203,6 +207,9 @@ const KNOWN_KEYS: &[&str] = &[
     "offset.storage.topic",
     "offset.storage.partitions",
     "replication.factor",
+    "offset.storage.replication.factor",
+    "config.storage.replication.factor",
+    "status.storage.replication.factor",
     "state.dir",
     "offset.flush.interval.ms",
     "task.shutdown.graceful.timeout.ms",
@@ -334,7 +341,10 @@ impl WorkerConfig {
             listeners,
             offset_storage_topic: text("offset.storage.topic", "connect-offsets"),
             offset_storage_partitions: number(&map, "offset.storage.partitions", 25)? as i32,
-            replication_factor: number(&map, "replication.factor", 1)? as i32,
+            offset_storage_replication_factor: replication(
+                &map,
+                "offset.storage.replication.factor",
+            )?,
             state_dir: path(&text("state.dir", "ferry-state")),
             offset_flush_interval: millis("offset.flush.interval.ms", 10_000)?,
             task_shutdown_graceful_timeout: millis("task.shutdown.graceful.timeout.ms", 5_000)?,
@@ -360,6 +370,14 @@ impl WorkerConfig {
                 config_storage_topic: text("config.storage.topic", "connect-configs"),
                 status_storage_topic: text("status.storage.topic", "connect-status"),
                 status_storage_partitions: number(&map, "status.storage.partitions", 5)? as i32,
+                config_storage_replication_factor: replication(
+                    &map,
+                    "config.storage.replication.factor",
+                )?,
+                status_storage_replication_factor: replication(
+                    &map,
+                    "status.storage.replication.factor",
+                )?,
                 // The broker's smallest allowed session (group.min.session.timeout.ms).
                 session_timeout: millis("session.timeout.ms", 6_000)?,
                 heartbeat_interval: millis("heartbeat.interval.ms", 1_000)?,
@@ -507,6 +525,29 @@ fn number(map: &BTreeMap<String, String>, key: &str, default: u64) -> Result<u64
     })
 }
 
+/// An internal topic's replication factor: its own Kafka Connect key, else Ferry's
+/// `replication.factor` for all three, else 1 (the single development broker). -1 takes the
+/// broker's `default.replication.factor` (KIP-464).
+fn replication(map: &BTreeMap<String, String>, key: &str) -> Result<i32, ConfigError> {
+    let (key, value) = match map.get(key) {
+        Some(value) => (key, value),
+        None => match map.get("replication.factor") {
+            Some(value) => ("replication.factor", value),
+            None => return Ok(1),
+        },
+    };
+    match value.trim().parse::<i32>() {
+        Ok(factor) if factor == -1 || factor >= 1 => Ok(factor),
+        _ => Err(ConfigError::Invalid {
+            key: key.to_string(),
+            message: format!(
+                "expected -1 (the broker's default.replication.factor) or a replica count of at \
+                 least 1, got `{value}`"
+            ),
+        }),
+    }
+}
+
 fn boolean(map: &BTreeMap<String, String>, key: &str, default: bool) -> Result<bool, ConfigError> {
     map.get(key).map_or(Ok(default), |v| match v.trim() {
         "true" => Ok(true),
@@ -541,6 +582,44 @@ mod tests {
         assert_eq!(config.offset_storage_topic, "connect-offsets");
         assert_eq!(config.producer_overrides["linger.ms"], "5");
         assert!(config.task_restart_enabled);
+    }
+
+    #[test]
+    fn each_internal_topic_has_its_replication_factor() {
+        let parse = |yaml: &str| {
+            WorkerConfig::parse(&format!("bootstrap.servers: x\n{yaml}"), Path::new("."))
+        };
+        let factors = |c: &WorkerConfig| {
+            (
+                c.offset_storage_replication_factor,
+                c.cluster.config_storage_replication_factor,
+                c.cluster.status_storage_replication_factor,
+            )
+        };
+        assert_eq!(factors(&parse("").unwrap()), (1, 1, 1));
+        assert_eq!(factors(&parse("replication.factor: 3").unwrap()), (3, 3, 3));
+        let own = parse(
+            "replication.factor: 3\noffset.storage.replication.factor: -1\nstatus.storage.replication.factor: 2",
+        )
+        .unwrap();
+        assert_eq!(factors(&own), (-1, 3, 2));
+        for (yaml, key) in [
+            (
+                "config.storage.replication.factor: 0",
+                "config.storage.replication.factor",
+            ),
+            ("replication.factor: -2", "replication.factor"),
+            (
+                "status.storage.replication.factor: three",
+                "status.storage.replication.factor",
+            ),
+        ] {
+            let error = parse(yaml).unwrap_err().to_string();
+            assert!(
+                error.contains(key) && error.contains("-1"),
+                "{yaml}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -332,7 +332,7 @@ pub async fn run(
         &client,
         &topics.config_storage_topic,
         1,
-        config.replication_factor,
+        topics.config_storage_replication_factor,
         "config.storage.topic",
     )
     .await?;
@@ -340,7 +340,7 @@ pub async fn run(
         &client,
         &topics.status_storage_topic,
         topics.status_storage_partitions,
-        config.replication_factor,
+        topics.status_storage_replication_factor,
         "status.storage.topic",
     )
     .await?;

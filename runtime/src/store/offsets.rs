@@ -42,7 +42,7 @@ impl OffsetStore {
             &client,
             &topic,
             config.offset_storage_partitions,
-            config.replication_factor,
+            config.offset_storage_replication_factor,
             "offset.storage.topic",
         )
         .await?;
