@@ -180,6 +180,18 @@ impl SinkTaskCalls for SinkTaskInstance {
     }
 }
 
+/// Why an offset commit did not happen.
+#[derive(Debug)]
+enum CommitError {
+    /// The task's `pre_commit` failed: the task fails with it.
+    Task(String),
+    /// Kafka did not take the commit (its group coordinator moving, brokers out of reach). The
+    /// task goes on and the next commit covers these offsets too; only a crash before then
+    /// brings the records since the last commit again. Kafka Connect's sink task does the
+    /// same.
+    Kafka(String),
+}
+
 /// The task and the positions it has been given records up to (next offset to read).
 struct SinkSession<T> {
     task: T,
@@ -202,7 +214,7 @@ impl<T: SinkTaskCalls> SinkSession<T> {
         &mut self,
         source: &impl RecordSource,
         only: Option<&[TopicPartition]>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, CommitError> {
         let consumed: Vec<TopicPartitionOffset> = self
             .positions
             .iter()
@@ -224,11 +236,11 @@ impl<T: SinkTaskCalls> SinkSession<T> {
         let safe = self
             .task
             .pre_commit(&consumed)
-            .map_err(|e| format!("pre_commit failed: {e}"))?;
+            .map_err(|e| CommitError::Task(format!("pre_commit failed: {e}")))?;
         if safe.is_empty() {
             return Ok(0);
         }
-        source.commit(&safe)?;
+        source.commit(&safe).map_err(CommitError::Kafka)?;
         Ok(safe.len())
     }
 }
@@ -278,7 +290,16 @@ impl ConsumerContext for RebalanceHandler {
         let Some(session) = guard.as_mut() else {
             return;
         };
-        let outcome = session.commit(consumer, Some(&revoked)).and_then(|_| {
+        let committed = match session.commit(consumer, Some(&revoked)) {
+            Err(CommitError::Kafka(error)) => {
+                // The partitions' next owner starts from the last commit: some records again.
+                tracing::warn!(%error, "offsets of revoked partitions not committed");
+                Ok(0)
+            }
+            Err(CommitError::Task(error)) => Err(error),
+            Ok(n) => Ok(n),
+        };
+        let outcome = committed.and_then(|_| {
             session
                 .task
                 .close(&revoked)
@@ -421,18 +442,28 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
 
     fn commit(&self, only: Option<&[TopicPartition]>) -> Result<usize, String> {
         let started = Instant::now();
-        let result = self.with_session(|s| s.commit(self.consumer, only));
+        let result = self.with_session(|s| Ok(s.commit(self.consumer, only)))?;
         let metrics = &self.reporter.metrics;
         TaskMetrics::add(
             &metrics.offset_commit_micros,
             started.elapsed().as_micros() as u64,
         );
-        match &result {
-            Ok(0) => {}
-            Ok(_) => TaskMetrics::add(&metrics.offset_commits, 1),
-            Err(_) => TaskMetrics::add(&metrics.offset_commit_failures, 1),
+        match result {
+            Ok(0) => Ok(0),
+            Ok(n) => {
+                TaskMetrics::add(&metrics.offset_commits, 1);
+                Ok(n)
+            }
+            Err(CommitError::Kafka(error)) => {
+                TaskMetrics::add(&metrics.offset_commit_failures, 1);
+                tracing::warn!(%error, "offsets not committed; the next commit covers them");
+                Ok(0)
+            }
+            Err(CommitError::Task(error)) => {
+                TaskMetrics::add(&metrics.offset_commit_failures, 1);
+                Err(error)
+            }
         }
-        result
     }
 
     fn main_loop(&mut self, control: &TaskControl) -> Result<(), String> {

@@ -2,6 +2,7 @@
 //! retriable failures, errant records and unconvertible records do.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ use crate::worker::Worker;
 struct FakeSource {
     records: Mutex<VecDeque<Consumed>>,
     commits: Mutex<Vec<Vec<(String, i32, i64)>>>,
+    /// Commits still to refuse, as Kafka does while its group coordinator moves.
+    refused_commits: Mutex<usize>,
 }
 
 impl RecordSource for FakeSource {
@@ -40,6 +43,12 @@ impl RecordSource for FakeSource {
     fn rewind(&self, _: &str, _: i32, _: i64) {}
 
     fn commit(&self, offsets: &[TopicPartitionOffset]) -> Result<(), String> {
+        let mut refused = self.refused_commits.lock().unwrap();
+        if *refused > 0 {
+            *refused -= 1;
+            return Err("offset commit failed: NotCoordinator".to_string());
+        }
+        drop(refused);
         let offsets = offsets
             .iter()
             .map(|o| (o.topic.clone(), o.partition, o.offset))
@@ -129,10 +138,30 @@ fn run(
     task: FakeTask,
     done: impl Fn(&FakeSource, &[Vec<i64>]) -> bool,
 ) -> (Result<(), String>, FakeSource, Vec<Vec<i64>>, Arc<Worker>) {
+    let source = FakeSource {
+        records: Mutex::new(records.into()),
+        ..FakeSource::default()
+    };
+    run_over(config, source, None, task, done)
+}
+
+/// As [`run`], over a source set up by the test, committing every `flush_interval` if given
+/// (else the worker's default).
+fn run_over(
+    config: &[(&str, &str)],
+    source: FakeSource,
+    flush_interval: Option<Duration>,
+    task: FakeTask,
+    done: impl Fn(&FakeSource, &[Vec<i64>]) -> bool,
+) -> (Result<(), String>, FakeSource, Vec<Vec<i64>>, Arc<Worker>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let worker = Worker::for_tests(runtime.handle().clone());
+    let mut worker = Worker::for_tests(runtime.handle().clone());
+    if let Some(interval) = flush_interval {
+        let unique = Arc::get_mut(&mut worker).expect("the test's own worker");
+        unique.config.offset_flush_interval = interval;
+    }
     let mut map: ConfigMap = config
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -140,10 +169,6 @@ fn run(
     map.insert("name".into(), "s".into());
     map.insert("topics".into(), "alerts".into());
     let keys = ConnectorKeys::parse(&map, ConnectorType::Sink).unwrap();
-    let source = FakeSource {
-        records: Mutex::new(records.into()),
-        ..FakeSource::default()
-    };
     let puts = task.puts.clone();
     let session = Arc::new(Mutex::new(Some(SinkSession::new(task))));
     let control = TaskControl::new(TaskTarget::Running);
@@ -183,6 +208,26 @@ fn only_what_pre_commit_returns_is_committed() {
     let commits = source.commits.lock().unwrap().clone();
     assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 3)]);
     assert!(commits.iter().flatten().all(|(_, _, offset)| *offset <= 3));
+}
+
+#[test]
+fn a_commit_kafka_refuses_is_counted_and_the_next_one_covers_its_offsets() {
+    let source = FakeSource {
+        records: Mutex::new((0..5).map(|o| consumed(o, "x")).collect()),
+        refused_commits: Mutex::new(3),
+        ..FakeSource::default()
+    };
+    let every = Some(Duration::from_millis(10));
+    let (outcome, source, puts, worker) = run_over(&[], source, every, task(5), |source, puts| {
+        delivered(puts) == 5 && !source.commits.lock().unwrap().is_empty()
+    });
+    outcome.expect("refused commits do not fail the task");
+    assert_eq!(puts.concat(), [0, 1, 2, 3, 4], "every record once");
+    let commits = source.commits.lock().unwrap().clone();
+    assert_eq!(commits.last().unwrap(), &[("alerts".to_string(), 0, 5)]);
+    let metrics = worker.metrics.task("s", 0, ConnectorType::Sink);
+    let failures = metrics.offset_commit_failures.load(Ordering::Relaxed);
+    assert_eq!(failures, 3, "each refusal counted");
 }
 
 #[test]
