@@ -501,8 +501,16 @@ def main():
         if "error" in case:
             w(f"Failed: `{case['error']}`\n")
 
+    # bench/soak writes its own section (between these markers); a new bench/run keeps it.
+    soak = ""
+    if os.path.exists(args.out):
+        with open(args.out, encoding="utf-8") as previous:
+            text = previous.read()
+        begin, end = "<!-- soak:begin -->", "<!-- soak:end -->"
+        if begin in text and end in text:
+            soak = "\n" + begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
     with open(args.out, "w", encoding="utf-8") as out:
-        out.write("\n".join(md))
+        out.write("\n".join(md) + soak)
     print(f"wrote {args.out}" + ("" if plot_error else f" and {args.plot}"), file=sys.stderr)
     if plot_error:
         print(f"no plot: {plot_error}", file=sys.stderr)

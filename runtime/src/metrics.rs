@@ -59,6 +59,18 @@ pub struct TaskMetrics {
     /// How old records were when the task was done with them: acknowledged by Kafka
     /// (sources), handed to `put` (sinks).
     pub latency: LatencyHistogram,
+    /// 1 while the task waits for Kafka (see the task status's `warning`).
+    pub waiting_for_kafka: AtomicU64,
+    /// When the task's Kafka client last reported that it cannot reach Kafka, in ms since the
+    /// Unix epoch (0: never).
+    pub kafka_error_ms: AtomicU64,
+    /// When Kafka last moved the task on (a delivery report, a record read, a commit), in ms
+    /// since the Unix epoch.
+    pub kafka_progress_ms: AtomicU64,
+    /// Records handed to the producer and not yet answered (sources).
+    pub in_flight: AtomicU64,
+    /// When the Kafka call the task is blocked in began (a sink's commit), 0 when in none.
+    pub kafka_call_since_ms: AtomicU64,
 }
 
 impl TaskMetrics {
@@ -71,6 +83,14 @@ impl TaskMetrics {
     pub fn run_started(&self) {
         self.runs.fetch_add(1, Ordering::Relaxed);
         self.started_ms.store(now_ms(), Ordering::Relaxed);
+        self.kafka_progress_now();
+        self.in_flight.store(0, Ordering::Relaxed);
+        self.kafka_call_since_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// Notes that Kafka moved the task on just now.
+    pub fn kafka_progress_now(&self) {
+        self.kafka_progress_ms.store(now_ms(), Ordering::Relaxed);
     }
 }
 
@@ -294,6 +314,17 @@ impl Metrics {
         entry.metrics.clone()
     }
 
+    /// Every task's counters, with its connector, number and type.
+    pub fn tasks(&self) -> Vec<(String, u32, ConnectorType, Arc<TaskMetrics>)> {
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks
+            .iter()
+            .map(|((connector, task), entry)| {
+                (connector.clone(), *task, entry.kind, entry.metrics.clone())
+            })
+            .collect()
+    }
+
     /// The counters of a task, if it ran on this worker.
     pub fn existing(
         &self,
@@ -353,6 +384,15 @@ impl Metrics {
             per_task(&|entry, labels| {
                 let lag = entry.metrics.lag.get()?;
                 (entry.kind == ConnectorType::Sink).then(|| sample_gauge(labels, lag as f64))
+            }),
+        ));
+        families.push(family(
+            "ferry_task_waiting_for_kafka",
+            "1 while the task waits for Kafka: records in flight unacknowledged, or the client out of reach.",
+            MetricType::GAUGE,
+            per_task(&|entry, labels| {
+                let waiting = entry.metrics.waiting_for_kafka.load(Ordering::Relaxed);
+                Some(sample_gauge(labels, waiting as f64))
             }),
         ));
         families.push(family(
@@ -702,6 +742,7 @@ mod tests {
             "ferry_records_filtered_total",
             "ferry_task_restarts_total",
             "ferry_task_state",
+            "ferry_task_waiting_for_kafka",
             "ferry_task_start_time_seconds",
             "ferry_record_latency_seconds_bucket",
             "ferry_record_latency_seconds_sum",

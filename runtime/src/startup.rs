@@ -193,6 +193,7 @@ pub async fn start(
         metrics: Arc::new(Metrics::default()),
         runtime: tokio::runtime::Handle::current(),
     });
+    crate::worker::kafka_watch::spawn(worker.clone());
     Ok(Started {
         worker,
         listeners,

@@ -59,6 +59,10 @@ pub struct InstanceStatus {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// Ferry's addition: what a task that is not FAILED waits for, while it waits (Kafka out
+    /// of reach, say). Kafka Connect's clients ignore the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// A connector's status with its tasks'.
@@ -175,6 +179,7 @@ impl StatusBoard {
                     state: State::Unassigned,
                     worker_id: worker_id.to_string(),
                     trace: None,
+                    warning: None,
                 },
                 tasks: BTreeMap::new(),
             })
@@ -185,6 +190,31 @@ impl StatusBoard {
             state,
             worker_id: self.worker_id.clone(),
             trace,
+            warning: None,
+        }
+    }
+
+    /// Sets or clears a task's warning, keeping its state; ignored for a task not on the board.
+    pub fn set_task_warning(&self, name: &str, task: u32, warning: Option<String>) {
+        let current = self
+            .statuses
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .and_then(|s| s.tasks.get(&task).cloned());
+        let Some(mut instance) = current else {
+            return;
+        };
+        if instance.warning == warning {
+            return;
+        }
+        instance.warning = warning;
+        if !self.shared(name, Some(task), &instance) {
+            return;
+        }
+        let mut statuses = self.statuses.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(status) = statuses.get_mut(name) {
+            status.tasks.insert(task, instance);
         }
     }
 
@@ -330,5 +360,30 @@ impl StatusBoard {
     /// The worker id statuses carry.
     pub fn worker_id(&self) -> &str {
         &self.worker_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warning_keeps_the_state_and_a_new_state_clears_it() {
+        let board = StatusBoard::new("w".into());
+        board.set_connector("c", ConnectorType::Source, State::Running, None);
+        board.set_task("c", 0, State::Running, None);
+        board.set_task_warning("c", 0, Some("waiting for Kafka".into()));
+        board.set_task_warning("c", 7, Some("no such task".into()));
+        let task = &board.get("c").unwrap().tasks[&0];
+        assert_eq!(task.state, State::Running);
+        assert_eq!(task.warning.as_deref(), Some("waiting for Kafka"));
+        assert!(!board.get("c").unwrap().tasks.contains_key(&7));
+        let shown = serde_json::to_value(task).unwrap();
+        assert_eq!(shown["warning"], "waiting for Kafka");
+
+        board.set_task("c", 0, State::Paused, None);
+        let task = &board.get("c").unwrap().tasks[&0];
+        assert_eq!(task.warning, None);
+        assert!(serde_json::to_value(task).unwrap().get("warning").is_none());
     }
 }

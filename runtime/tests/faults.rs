@@ -22,8 +22,9 @@ use serde_json::{json, Value};
 use support::http::try_request;
 use support::kafka::producer;
 use support::mqtt::{numbers_of, publish_numbered, Subscriber};
+use support::proxy::FaultProxy;
 use support::unique;
-use support::worker::{read_topic, start_worker, Worker, WorkerSetup};
+use support::worker::{read_topic, Worker, WorkerSetup};
 
 const PLUGINS: &[&str] = &["ferry_mqtt_source", "ferry_mqtt_sink"];
 /// Messages a second, each way.
@@ -85,8 +86,11 @@ async fn create_topics(topics: &[&str]) {
 
 /// A worker running an MQTT source and an MQTT sink against the cluster.
 struct Bridge {
-    setup: Arc<WorkerSetup>,
-    worker: Worker,
+    setups: Vec<Arc<WorkerSetup>>,
+    /// `None` once a test killed it.
+    workers: Vec<Option<Worker>>,
+    /// The worker the REST API is polled on and the statuses read from.
+    main: usize,
     prefix: String,
     /// Where the source writes.
     source_topic: String,
@@ -96,7 +100,25 @@ struct Bridge {
     subscriber: Subscriber,
 }
 
+impl Bridge {
+    fn worker(&self) -> &Worker {
+        self.workers[self.main]
+            .as_ref()
+            .expect("the main worker runs")
+    }
+
+    fn port(&self) -> u16 {
+        self.setups[self.main].port
+    }
+}
+
 async fn bridge() -> Bridge {
+    bridge_of(None, 1).await
+}
+
+/// A bridge of `workers` workers (a distributed cluster when more than one) that reach Kafka
+/// through `bootstrap` (a proxy) when given.
+async fn bridge_of(bootstrap: Option<String>, workers: usize) -> Bridge {
     let services = support::Services::from_env();
     let expected = std::env::var("FERRY_KAFKA_CLUSTER_BOOTSTRAP").unwrap_or_default();
     assert!(
@@ -113,7 +135,33 @@ async fn bridge() -> Bridge {
     let sink_topic = unique("faults-alerts");
     create_topics(&[&source_topic, &sink_topic]).await;
     let subscriber = Subscriber::start(&format!("{prefix}/alerts/#"), true).await;
-    let (setup, worker) = start_worker(PLUGINS, "replication.factor: 3\n").await;
+    let (setups, started) = tokio::task::spawn_blocking(move || {
+        let group = unique("faults-group");
+        let offsets = unique("faults-offsets");
+        let setups: Vec<Arc<WorkerSetup>> = (0..workers)
+            .map(|_| {
+                let setup = if workers == 1 {
+                    WorkerSetup::new(PLUGINS, "replication.factor: 3\n")
+                } else {
+                    let config = format!(
+                        "replication.factor: 3\ngroup.id: {group}\nconfig.storage.topic: {group}-configs\n\
+                         status.storage.topic: {group}-status\nsession.timeout.ms: 6000\n\
+                         heartbeat.interval.ms: 1000\n"
+                    );
+                    WorkerSetup::cluster_member(PLUGINS, &config, &offsets)
+                };
+                Arc::new(WorkerSetup {
+                    kafka_bootstrap: bootstrap.clone(),
+                    ..setup
+                })
+            })
+            .collect();
+        let started: Vec<Option<Worker>> = setups.iter().map(|s| Some(s.start())).collect();
+        (setups, started)
+    })
+    .await
+    .unwrap();
+    let worker = started[0].as_ref().unwrap();
     let mqtt = format!("tcp://127.0.0.1:{}", services.mqtt_port);
     let source = json!({"name": "cars", "config": {
         "connector.class": "MqttSource",
@@ -135,11 +183,12 @@ async fn bridge() -> Bridge {
         assert_eq!(created.status, 201, "{}", created.body);
     }
     for name in ["cars", "alerts"] {
-        all_running(&worker, name, Duration::from_secs(60));
+        all_running(worker, name, Duration::from_secs(60));
     }
     Bridge {
-        setup: Arc::new(setup),
-        worker,
+        setups,
+        workers: started,
+        main: 0,
         prefix,
         source_topic,
         sink_topic,
@@ -232,13 +281,13 @@ impl RestProbe {
 /// Runs `seconds` of load both ways with `fault` started 3 s in (on a blocking thread), then
 /// counts both directions and checks the worker came through.
 async fn under_load(
-    bridge: Bridge,
+    bridge: &Bridge,
     label: &str,
     seconds: u64,
     fault: impl FnOnce() + Send + 'static,
 ) {
     let count = RATE * seconds;
-    let probe = RestProbe::start(bridge.setup.port);
+    let probe = RestProbe::start(bridge.port());
     let publisher = tokio::spawn({
         let (run, prefix) = (bridge.run.clone(), bridge.prefix.clone());
         async move {
@@ -312,10 +361,10 @@ async fn under_load(
         "{label}: the REST API went unanswered during the fault"
     );
     for name in ["cars", "alerts"] {
-        all_running(&bridge.worker, name, Duration::from_secs(60));
+        all_running(bridge.worker(), name, Duration::from_secs(60));
     }
     let status: Value = bridge
-        .worker
+        .worker()
         .call("GET", "/connectors?expand=status", None)
         .json();
     println!("{label}: statuses after the fault: {status}");
@@ -326,7 +375,7 @@ async fn under_load(
 async fn kill_9_of_the_leader_of_the_data_topic_then_its_return() {
     let bridge = bridge().await;
     let leader = leader_of(&bridge.source_topic);
-    under_load(bridge, "leader kill -9", 20, move || {
+    under_load(&bridge, "leader kill -9", 20, move || {
         let node = leader.to_string();
         cluster(&["kill", &node]);
         println!("node {node}, the leader of the source's topic, killed with -9");
@@ -340,7 +389,7 @@ async fn kill_9_of_the_leader_of_the_data_topic_then_its_return() {
 #[ignore = "needs dev/kafka-cluster; run by dev/test --faults"]
 async fn kill_9_of_the_active_controller_then_its_return() {
     let bridge = bridge().await;
-    under_load(bridge, "controller kill -9", 20, || {
+    under_load(&bridge, "controller kill -9", 20, || {
         let node = cluster(&["controller"]);
         cluster(&["kill", &node]);
         println!("node {node}, the active controller, killed with -9");
@@ -355,7 +404,7 @@ async fn kill_9_of_the_active_controller_then_its_return() {
 async fn a_broker_hung_for_30_s_then_resumed() {
     let bridge = bridge().await;
     let leader = leader_of(&bridge.sink_topic);
-    under_load(bridge, "broker SIGSTOP 30 s", 40, move || {
+    under_load(&bridge, "broker SIGSTOP 30 s", 40, move || {
         let node = leader.to_string();
         cluster(&["stop", &node]);
         println!("node {node}, the leader of the sink's topic, stopped (SIGSTOP)");
@@ -369,11 +418,157 @@ async fn a_broker_hung_for_30_s_then_resumed() {
 #[ignore = "needs dev/kafka-cluster; run by dev/test --faults"]
 async fn a_rolling_restart_of_all_three_brokers() {
     let bridge = bridge().await;
-    under_load(bridge, "rolling restart", 45, || {
+    under_load(&bridge, "rolling restart", 45, || {
         for node in ["1", "2", "3"] {
             cluster(&["restart", node]);
             println!("node {node} restarted");
         }
     })
     .await;
+}
+
+/// Each task's `warning` in the status and its `ferry_task_waiting_for_kafka` gauge, by
+/// connector name: (warning, gauge).
+fn waiting(port: u16) -> Vec<(String, Option<String>, f64)> {
+    let Ok(status) = try_request(port, "GET", "/connectors?expand=status", None) else {
+        return Vec::new();
+    };
+    let Ok(metrics) = try_request(port, "GET", "/metrics", None) else {
+        return Vec::new();
+    };
+    let status = status.json();
+    ["cars", "alerts"]
+        .iter()
+        .map(|name| {
+            let warning = status[name]["status"]["tasks"][0]["warning"]
+                .as_str()
+                .map(str::to_string);
+            let prefix =
+                format!("ferry_task_waiting_for_kafka{{connector=\"{name}\",task=\"0\"}} ");
+            let gauge = metrics
+                .body
+                .lines()
+                .find_map(|l| l.strip_prefix(&prefix).and_then(|v| v.trim().parse().ok()))
+                .unwrap_or(-1.0);
+            (name.to_string(), warning, gauge)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dev/kafka-cluster; run by dev/test --faults"]
+async fn a_slow_then_cut_network_between_the_worker_and_kafka() {
+    // The worker reaches every broker only through the proxy: its bootstrap is the proxy, and
+    // the brokers' PROXIED listener advertises the proxy's ports.
+    let node_port = |node: u32, what: &str| -> u16 {
+        let name = format!("FERRY_KAFKA_CLUSTER_NODE_{node}_{what}");
+        std::env::var(&name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is not set: eval \"$(dev/kafka-cluster env)\""))
+    };
+    let routes: Vec<(u16, u16)> = (1..=3)
+        .map(|n| (node_port(n, "PROXY_PORT"), node_port(n, "PROXIED_PORT")))
+        .collect();
+    let proxy = Arc::new(FaultProxy::start(&routes).await);
+    let bootstrap = routes
+        .iter()
+        .map(|(listen, _)| format!("127.0.0.1:{listen}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let bridge = bridge_of(Some(bootstrap), 1).await;
+    let port = bridge.port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let fault = {
+        let (proxy, seen) = (proxy.clone(), seen.clone());
+        move || {
+            proxy.set_delay(Duration::from_millis(200));
+            println!("network: 200 ms added to every chunk each way for 10 s");
+            std::thread::sleep(Duration::from_secs(10));
+            proxy.set_delay(Duration::ZERO);
+            proxy.set_cut(true);
+            println!("network: cut for 20 s");
+            let cut = Instant::now();
+            // While it is cut, both tasks must say they wait for Kafka, in status and metrics.
+            let mut told = false;
+            while cut.elapsed() < Duration::from_secs(20) {
+                let now = waiting(port);
+                if !told && now.len() == 2 && now.iter().all(|(_, w, g)| w.is_some() && *g == 1.0) {
+                    told = true;
+                    println!(
+                        "after {:.1} s of the cut: {now:?}",
+                        cut.elapsed().as_secs_f64()
+                    );
+                    seen.lock().unwrap().extend(now);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            proxy.set_cut(false);
+            println!("network: back");
+        }
+    };
+    let worker_port = bridge.port();
+    under_load(&bridge, "slow, then cut network", 45, fault).await;
+    assert!(
+        !seen.lock().unwrap().is_empty(),
+        "during the 20 s cut, the status and metrics of both tasks never said they wait for Kafka"
+    );
+    // Once Kafka answers again, the warnings go.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = waiting(worker_port);
+        if now.len() == 2 && now.iter().all(|(_, w, g)| w.is_none() && *g == 0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tasks still say they wait for Kafka 60 s after the network came back: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(proxy);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs dev/kafka-cluster; run by dev/test --faults"]
+async fn a_worker_and_a_broker_killed_at_once_in_a_three_worker_cluster() {
+    let mut bridge = bridge_of(None, 3).await;
+    // The victim runs the source's task; another worker answers REST meanwhile.
+    let status = bridge
+        .worker()
+        .call("GET", "/connectors/cars/status", None)
+        .json();
+    let owner = status["tasks"][0]["worker_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let victim = bridge
+        .setups
+        .iter()
+        .position(|s| s.worker_id() == owner)
+        .unwrap_or_else(|| panic!("no worker runs the source's task: {status}"));
+    bridge.main = (victim + 1) % bridge.setups.len();
+    let worker = bridge.workers[victim].take().unwrap();
+    let leader = leader_of(&bridge.source_topic);
+    let killed = owner.clone();
+    under_load(&bridge, "worker and broker kill -9", 25, move || {
+        let node = leader.to_string();
+        std::thread::scope(|both| {
+            both.spawn(|| worker.kill9());
+            both.spawn(|| cluster(&["kill", &node]));
+        });
+        println!("worker {killed} (running the source's task) and node {node} (the leader of its topic) killed with -9");
+        std::thread::sleep(Duration::from_secs(10));
+        cluster(&["start", &node]);
+    })
+    .await;
+    let status = bridge
+        .worker()
+        .call("GET", "/connectors/cars/status", None)
+        .json();
+    assert_ne!(
+        status["tasks"][0]["worker_id"].as_str(),
+        Some(owner.as_str()),
+        "the source's task moved off the killed worker: {status}"
+    );
 }

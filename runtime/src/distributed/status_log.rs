@@ -235,6 +235,7 @@ impl StatusLog {
                 state,
                 worker_id: self.worker_id.clone(),
                 trace: None,
+                warning: None,
             },
         );
     }
@@ -286,6 +287,7 @@ impl StatusSink for StatusLog {
         let value = json!({
             "state": status.state,
             "trace": status.trace,
+            "warning": status.warning,
             "worker_id": status.worker_id,
             "generation": self.generation.load(Ordering::Relaxed),
         })

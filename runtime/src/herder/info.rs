@@ -150,6 +150,7 @@ mod tests {
             state,
             worker_id: "w".into(),
             trace: Some("boom".into()),
+            warning: None,
         };
         StatusInfo {
             name: "c".into(),

@@ -253,6 +253,7 @@ pub fn unassigned(worker_id: &str) -> crate::status::InstanceStatus {
         state: State::Unassigned,
         worker_id: worker_id.to_string(),
         trace: None,
+        warning: None,
     }
 }
 

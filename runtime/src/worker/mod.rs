@@ -10,6 +10,7 @@ pub mod connector;
 pub mod control;
 pub mod converter;
 mod dead_letter;
+pub mod kafka_watch;
 pub mod offset_tracker;
 mod sink;
 mod source;

@@ -8,6 +8,7 @@
 //! (`errors.tolerance=none`, the default) or skipped and written to the dead-letter topic first.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,12 +76,16 @@ trait RecordSource {
     fn commit(&self, offsets: &[TopicPartitionOffset]) -> Result<(), String>;
 }
 
-impl<C: ConsumerContext> RecordSource for BaseConsumer<C> {
+impl RecordSource for BaseConsumer<RebalanceHandler> {
     fn next(&self, timeout: Duration) -> Option<Result<Consumed, String>> {
         let message = match self.poll(timeout)? {
             Ok(message) => message,
             Err(error) if passes(&error) => {
                 tracing::warn!(%error, "the consumer waits: librdkafka retries on its own");
+                self.context()
+                    .metrics
+                    .kafka_error_ms
+                    .store(crate::metrics::now_ms(), Ordering::Relaxed);
                 return None;
             }
             Err(error) => return Some(Err(format!("consumer error: {error}"))),
@@ -268,6 +273,16 @@ impl ClientContext for RebalanceHandler {
         let lag = (!lags.is_empty()).then(|| lags.iter().sum());
         self.metrics.lag.set(lag);
     }
+
+    /// librdkafka's word that brokers are out of reach; the loop turns it into the status.
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "the consumer's Kafka client");
+        if passes(&error) {
+            self.metrics
+                .kafka_error_ms
+                .store(crate::metrics::now_ms(), Ordering::Relaxed);
+        }
+    }
 }
 
 fn partitions_of(list: &TopicPartitionList) -> Vec<TopicPartition> {
@@ -442,7 +457,13 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
 
     fn commit(&self, only: Option<&[TopicPartition]>) -> Result<usize, String> {
         let started = Instant::now();
-        let result = self.with_session(|s| Ok(s.commit(self.consumer, only)))?;
+        let metrics = &self.reporter.metrics;
+        metrics
+            .kafka_call_since_ms
+            .store(crate::metrics::now_ms(), Ordering::Relaxed);
+        let result = self.with_session(|s| Ok(s.commit(self.consumer, only)));
+        metrics.kafka_call_since_ms.store(0, Ordering::Relaxed);
+        let result = result?;
         let metrics = &self.reporter.metrics;
         TaskMetrics::add(
             &metrics.offset_commit_micros,
@@ -456,6 +477,9 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
             }
             Err(CommitError::Kafka(error)) => {
                 TaskMetrics::add(&metrics.offset_commit_failures, 1);
+                metrics
+                    .kafka_error_ms
+                    .store(crate::metrics::now_ms(), Ordering::Relaxed);
                 tracing::warn!(%error, "offsets not committed; the next commit covers them");
                 Ok(0)
             }
@@ -493,7 +517,9 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
             }
             self.with_session(|_| Ok(()))?;
             if last_commit.elapsed() >= flush_interval {
-                self.commit(None)?;
+                if self.commit(None)? > 0 {
+                    self.reporter.metrics.kafka_progress_now();
+                }
                 last_commit = Instant::now();
             }
         }
@@ -518,6 +544,7 @@ impl<S: RecordSource, T: SinkTaskCalls> SinkRun<'_, S, T> {
                 continue;
             }
             TaskMetrics::add(&self.reporter.metrics.records_read, 1);
+            self.reporter.metrics.kafka_progress_now();
             let position = (consumed.partition, consumed.offset);
             match self.convert(consumed)? {
                 Ok(record) => batch.push(record),

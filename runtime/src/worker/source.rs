@@ -7,6 +7,7 @@
 //! written to the offsets topic every `offset.flush.interval.ms` and when the task stops. A record
 //! Kafka finally refuses fails the task without acknowledging upstream, so it is sent again.
 
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -112,6 +113,11 @@ pub fn run(
         &reports,
     );
     let stopped = task.stop().map_err(|e| format!("task stop failed: {e}"));
+    // What is still in flight belongs to this run only: nothing waits once it ended.
+    reporter
+        .metrics
+        .in_flight
+        .store(0, std::sync::atomic::Ordering::Relaxed);
     outcome.and(stopped)
 }
 
@@ -275,6 +281,15 @@ struct SourceRun<'a, T, P> {
 }
 
 impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
+    /// Tells the worker's watch (`worker::kafka_watch`) how many records wait for Kafka and
+    /// when Kafka last answered.
+    fn note_in_flight(&self) {
+        let metrics = &self.reporter.metrics;
+        metrics
+            .in_flight
+            .store(self.in_flight as u64, Ordering::Relaxed);
+    }
+
     fn main_loop(&mut self, control: &TaskControl) -> Result<(), String> {
         let flush_interval = self.context.config.offset_flush_interval;
         let mut last_flush = Instant::now();
@@ -332,6 +347,8 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
 
     fn delivered(&mut self, delivery: Delivery) -> Result<(), String> {
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.reporter.metrics.kafka_progress_now();
+        self.note_in_flight();
         let metadata = delivery.result?;
         TaskMetrics::add(&self.reporter.metrics.records_written, 1);
         self.reporter
@@ -400,7 +417,11 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
         loop {
             match self.producer.send(outgoing) {
                 Ok(()) => {
+                    if self.in_flight == 0 {
+                        self.reporter.metrics.kafka_progress_now();
+                    }
                     self.in_flight += 1;
+                    self.note_in_flight();
                     return Ok(());
                 }
                 Err(SendError::QueueFull(returned)) => {

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod kafka;
 pub mod mqtt;
+pub mod proxy;
 pub mod worker;
 
 use std::path::PathBuf;

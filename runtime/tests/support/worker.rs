@@ -23,6 +23,8 @@ pub struct WorkerSetup {
     pub more_listeners: Vec<String>,
     /// The worker's `RUST_LOG`.
     pub log_filter: &'static str,
+    /// `bootstrap.servers` other than the services' Kafka (a proxy in front of it, say).
+    pub kafka_bootstrap: Option<String>,
 }
 
 impl WorkerSetup {
@@ -38,6 +40,7 @@ impl WorkerSetup {
             scheme: "http",
             more_listeners: Vec::new(),
             log_filter: "info",
+            kafka_bootstrap: None,
         }
     }
 
@@ -60,7 +63,9 @@ impl WorkerSetup {
         let path = self.dir.path().join("worker.yaml");
         let yaml = format!(
             "bootstrap.servers: {}\nplugin.path: {}\nlisteners: {}://127.0.0.1:{}{}\noffset.storage.topic: {}\noffset.storage.partitions: 3\nstate.dir: {}\noffset.flush.interval.ms: 500\ntask.shutdown.graceful.timeout.ms: 5000\n{}\n",
-            Services::from_env().kafka_bootstrap,
+            self.kafka_bootstrap
+                .clone()
+                .unwrap_or_else(|| Services::from_env().kafka_bootstrap),
             self.plugins.path().display(),
             self.scheme,
             self.port,

@@ -338,7 +338,9 @@ function taskCounts(status) {
 
 function lastError(status) {
   const failed = [status.connector, ...(status.tasks || [])].find((s) => s && s.trace);
-  return failed ? failed.trace.split('\n')[0] : '';
+  if (failed) return failed.trace.split('\n')[0];
+  const waiting = (status.tasks || []).find((s) => s.warning);
+  return waiting ? `task ${waiting.id}: ${waiting.warning}` : '';
 }
 
 async function renderOverview() {
@@ -515,7 +517,7 @@ async function renderConnector(name) {
       h('td', { 'data-task-flow': key, 'data-field': 'in' }, taskFlowText(key, 'in')),
       h('td', { 'data-task-flow': key, 'data-field': 'out' }, taskFlowText(key, 'out')),
       h('td', {}, figure && figure.lag !== null ? String(figure.lag) : '–'),
-      h('td', {}, task.trace ? [
+      h('td', {}, task.warning ? h('p', { class: 'warning', role: 'status' }, task.warning) : null, task.trace ? [
         h('pre', { class: 'trace', tabindex: '0', 'aria-label': `Trace of task ${task.id}` }, task.trace),
         h('button', { type: 'button', onclick: () => navigator.clipboard && navigator.clipboard.writeText(task.trace) }, 'Copy trace'),
       ] : ''),
@@ -539,7 +541,7 @@ async function renderConnector(name) {
           status.type === 'sink' ? ' (record timestamp to put)' : ' (record timestamp to Kafka\'s acknowledgement)'))),
     h('h2', {}, 'Tasks'),
     h('table', { id: 'tasks' },
-      h('thead', {}, h('tr', {}, ['Task', 'State', 'Worker', 'Restarts', 'Last restarted at', 'In/s', 'Out/s', 'Lag', 'Trace', '']
+      h('thead', {}, h('tr', {}, ['Task', 'State', 'Worker', 'Restarts', 'Last restarted at', 'In/s', 'Out/s', 'Lag', 'Warning or trace', '']
         .map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, tasks)),
     h('h2', {}, 'Offsets'),
