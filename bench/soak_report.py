@@ -90,7 +90,8 @@ def main():
             axis.plot(minutes, values)
             axis.set_ylabel(label)
             axis.axvline(warm_up / 60, color="grey", linestyle=":")
-            axis.set_ylim(bottom=0)
+            # Headroom above the highest value, so a flat line does not sit on the frame.
+            axis.set_ylim(bottom=0, top=max(values) * 1.15 or 1)
         axes[-1].set_xlabel("minutes (dotted: end of the warm-up)")
         figure.suptitle(f"Ferry worker during bench/soak: {args.rate} msg/s, {args.minutes} min")
         figure.tight_layout()
