@@ -92,6 +92,7 @@ const RUNTIME_PREFIXES: &[&str] = &[
     "exactly.once.",
     "transaction.boundary",
     "task.",
+    "topic.creation.",
 ];
 
 /// True for keys the worker owns; connectors see them in the map but not in their typed config.

@@ -308,3 +308,119 @@ async fn secrets_are_hidden_in_every_answer_and_survive_a_get_edit_put() {
     let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{} is {mode:o}", state.display());
 }
+
+/// Partitions and `cleanup.policy` of a topic, from the broker.
+async fn described(topic: &str) -> (usize, String) {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let bootstrap = support::Services::from_env().kafka_bootstrap;
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", &bootstrap);
+    let consumer: BaseConsumer = client.create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let partitions = metadata.topics()[0].partitions().len();
+    let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
+    let configs = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .unwrap();
+    let policy = configs[0]
+        .as_ref()
+        .unwrap()
+        .get("cleanup.policy")
+        .and_then(|e| e.value.clone())
+        .unwrap_or_default();
+    (partitions, policy)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn topic_creation_groups_create_each_topic_with_its_settings() {
+    let prefix = unique("created");
+    let base = unique("tc");
+    let (setup, worker) = start_worker(PLUGINS, "").await;
+    let mut body = source("tc", &format!("{prefix}/+/+"), &format!("{base}-{{1}}"), 1);
+    let config = body["config"].as_object_mut().unwrap();
+    for (key, value) in [
+        ("topic.creation.groups", "compacted".to_string()),
+        ("topic.creation.default.replication.factor", "1".to_string()),
+        ("topic.creation.default.partitions", "3".to_string()),
+        ("topic.creation.compacted.include", format!("{base}-state")),
+        ("topic.creation.compacted.partitions", "1".to_string()),
+        (
+            "topic.creation.compacted.cleanup.policy",
+            "compact".to_string(),
+        ),
+    ] {
+        config.insert(key.to_string(), json!(value));
+    }
+
+    // A mistake is refused by name, before anything is created.
+    let mut wrong = body.clone();
+    wrong["config"]
+        .as_object_mut()
+        .unwrap()
+        .remove("topic.creation.default.partitions");
+    wrong["config"]["topic.creation.other.partitions"] = json!("2");
+    let refused = worker.call("POST", "/connectors", Some(&wrong));
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let message = refused.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("topic.creation.default.partitions")
+            && message.contains("topic.creation.other.partitions"),
+        "{message}"
+    );
+
+    let created = worker.call("POST", "/connectors", Some(&body));
+    assert_eq!(created.status, 201, "{}", created.body);
+    running(&worker, "tc", 1);
+    let run = unique("run");
+    // Level 1 of the MQTT topic picks the Kafka topic; level 2 is the key (a compacted topic
+    // refuses records without one).
+    publish_numbered(&run, 0, 5, 100, |n| format!("{prefix}/state/car-{n}")).await;
+    publish_numbered(&run, 5, 5, 100, |n| format!("{prefix}/raw/car-{n}")).await;
+    for kind in ["state", "raw"] {
+        let topic = format!("{base}-{kind}");
+        let run = run.clone();
+        let (distinct, _) = tokio::task::spawn_blocking(move || count_in_kafka(&topic, &run, 5))
+            .await
+            .unwrap();
+        assert_eq!(distinct, 5, "{kind}");
+    }
+    assert_eq!(
+        described(&format!("{base}-state")).await,
+        (1, "compact".to_string())
+    );
+    assert_eq!(
+        described(&format!("{base}-raw")).await,
+        (3, "delete".to_string())
+    );
+
+    // A topic Kafka cannot create fails the task with a trace that names the keys to fix, and
+    // nothing is acknowledged upstream.
+    let mut impossible = source(
+        "tc-bad",
+        &format!("{prefix}/bad/+"),
+        &format!("{base}-bad"),
+        1,
+    );
+    impossible["config"]["topic.creation.default.replication.factor"] = json!("5");
+    impossible["config"]["topic.creation.default.partitions"] = json!("1");
+    let created = worker.call("POST", "/connectors", Some(&impossible));
+    assert_eq!(created.status, 201, "{}", created.body);
+    running(&worker, "tc-bad", 1);
+    publish_numbered(&run, 10, 1, 100, |_| format!("{prefix}/bad/car")).await;
+    let status = worker.wait_for("/connectors/tc-bad/status", WAIT, |s| {
+        s["tasks"][0]["state"] == "FAILED"
+    });
+    let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default();
+    assert!(
+        trace.contains(&format!("cannot create topic {base}-bad"))
+            && trace.contains("topic.creation.default"),
+        "{trace}"
+    );
+    drop(worker);
+    drop(setup);
+}

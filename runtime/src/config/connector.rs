@@ -10,6 +10,7 @@ use ferry_api::config::ConfigIssue;
 use ferry_api::ConfigMap;
 
 use super::chain::ChainKeys;
+use super::topic_creation::{self, TopicCreation};
 
 /// Whether a connector is a source or a sink (Kafka Connect's ConnectorType).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -280,6 +281,8 @@ pub struct ConnectorKeys {
     pub producer_overrides: BTreeMap<String, String>,
     /// `consumer.override.*`, prefix removed.
     pub consumer_overrides: BTreeMap<String, String>,
+    /// `topic.creation.*` (sources): the worker creates the topics records go to.
+    pub topic_creation: Option<TopicCreation>,
 }
 
 impl ConnectorKeys {
@@ -358,7 +361,17 @@ impl ConnectorKeys {
         let errors_log_include_messages = flag(ERRORS_LOG_INCLUDE_MESSAGES, false);
         let mut subscription = None;
         let mut dead_letter_topic = None;
+        let mut topic_creation = None;
         if kind == ConnectorType::Sink {
+            for key in config
+                .keys()
+                .filter(|k| k.starts_with(topic_creation::PREFIX))
+            {
+                issues.push(ConfigIssue::new(
+                    key,
+                    "only source connectors create the topics they write to; remove it",
+                ));
+            }
             match Subscription::from_config(config) {
                 Ok(parsed) => subscription = Some(parsed),
                 Err(issue) => issues.push(issue),
@@ -368,6 +381,7 @@ impl ConnectorKeys {
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty());
         } else if kind == ConnectorType::Source {
+            topic_creation = TopicCreation::parse(config, &mut issues);
             for key in [TOPICS, TOPICS_REGEX, DEAD_LETTER_TOPIC] {
                 if config.contains_key(key) {
                     issues.push(ConfigIssue::new(
@@ -398,6 +412,7 @@ impl ConnectorKeys {
             subscription,
             producer_overrides: prefixed(PRODUCER_OVERRIDE_PREFIX),
             consumer_overrides: prefixed(CONSUMER_OVERRIDE_PREFIX),
+            topic_creation,
         };
         if issues.is_empty() {
             Ok(keys)

@@ -3,6 +3,7 @@
 pub mod chain;
 pub mod connector;
 mod providers;
+pub mod topic_creation;
 mod worker;
 
 use std::path::{Path, PathBuf};

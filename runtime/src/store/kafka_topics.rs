@@ -8,6 +8,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
 use super::StoreError;
+use crate::config::topic_creation::TopicSettings;
 
 /// Creates `topic` compacted if missing; refuses an existing topic that is not compacted, since
 /// deletion by retention would silently lose offsets or configs.
@@ -70,4 +71,46 @@ pub async fn ensure_compacted_topic(
         )));
     }
     Ok(())
+}
+
+/// Creates `topic` for a source connector's `topic.creation.*` group unless it exists (a topic
+/// that exists is used as it is, as Kafka Connect does). True when it was created.
+pub async fn create_topic_unless_exists(
+    client: &ClientConfig,
+    topic: &str,
+    settings: &TopicSettings,
+) -> Result<bool, String> {
+    let admin: AdminClient<DefaultClientContext> = client
+        .create()
+        .map_err(|e| format!("cannot create a Kafka admin client: {e}"))?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let mut new_topic = NewTopic::new(
+        topic,
+        settings.partitions,
+        TopicReplication::Fixed(settings.replication_factor),
+    );
+    for (key, value) in &settings.configs {
+        new_topic = new_topic.set(key, value);
+    }
+    let how = format!(
+        "topic.creation group {}: replication.factor {}, partitions {}",
+        settings.group, settings.replication_factor, settings.partitions
+    );
+    let results = admin
+        .create_topics([&new_topic], &options)
+        .await
+        .map_err(|e| format!("cannot create topic {topic} ({how}): {e}"))?;
+    // One topic asked for, one answer.
+    match results.into_iter().next() {
+        Some(Ok(_)) => {
+            tracing::info!(topic, group = %settings.group, replication_factor = settings.replication_factor,
+                partitions = settings.partitions, configs = ?settings.configs, "created topic (topic.creation)");
+            Ok(true)
+        }
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
+        Some(Err((_, code))) => Err(format!(
+            "cannot create topic {topic} ({how}): {code}; fix the topic.creation.{}.* keys (a replication factor above the number of brokers, say) or create the topic yourself",
+            settings.group
+        )),
+    }
 }

@@ -7,7 +7,7 @@ mod kafka_topics;
 mod offsets;
 
 pub use connectors::{ConnectorFileStore, ConnectorStore, MemoryConnectorStore, StoredConnector};
-pub use kafka_topics::ensure_compacted_topic;
+pub use kafka_topics::{create_topic_unless_exists, ensure_compacted_topic};
 pub use offsets::OffsetStore;
 
 /// A store operation that failed; the message says what to do.

@@ -28,6 +28,7 @@ use super::offset_tracker::OffsetTracker;
 use super::task::{TaskReporter, TaskSpec};
 use super::Worker;
 use crate::config::connector::{ConnectorKeys, ErrorTolerance};
+use crate::config::topic_creation::TopicCreation;
 use crate::metrics::TaskMetrics;
 use crate::plugins::{PolledRecord, SourceTaskInstance};
 use crate::status::State;
@@ -36,6 +37,10 @@ use crate::status::State;
 /// polled until Kafka catches up: memory stays bounded when Kafka is slow or down.
 const MAX_IN_FLIGHT: usize = 10_000;
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// The longest `poll` while records wait for Kafka. Kafka's answers are handled on this thread
+/// between polls, and each one releases an upstream acknowledgement: a poll that waited the
+/// full `POLL_TIMEOUT` for new data would hold them back as long.
+const POLL_TIMEOUT_IN_FLIGHT: Duration = Duration::from_millis(2);
 
 /// Kafka's answer for one record.
 struct Delivery {
@@ -156,6 +161,10 @@ fn run_loop<T: SourceTaskCalls, P: RecordProducer>(
             log_messages: keys.errors_log_include_messages,
         },
         topics_seen: Default::default(),
+        topic_creation: keys
+            .topic_creation
+            .clone()
+            .map(|rules| (rules, Default::default())),
     };
     let outcome = run.main_loop(control);
     // Whatever happened, let Kafka answer for what was sent and commit what it acknowledged.
@@ -278,9 +287,32 @@ struct SourceRun<'a, T, P> {
     chain: TransformChain,
     tolerance: Tolerance,
     topics_seen: std::collections::HashSet<String>,
+    /// `topic.creation.*`, with the topics already made sure of.
+    topic_creation: Option<(TopicCreation, std::collections::HashSet<String>)>,
 }
 
 impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
+    /// With `topic.creation.*`, creates `topic` before its first record unless it exists.
+    /// Blocking the task thread is fine: once per topic, as Kafka Connect does.
+    fn ensure_topic(&mut self, topic: &str) -> Result<(), String> {
+        let Some((rules, ready)) = &mut self.topic_creation else {
+            return Ok(());
+        };
+        if ready.contains(topic) {
+            return Ok(());
+        }
+        let client = self.context.config.kafka_client();
+        self.context
+            .runtime
+            .block_on(crate::store::create_topic_unless_exists(
+                &client,
+                topic,
+                rules.settings_for(topic),
+            ))?;
+        ready.insert(topic.to_string());
+        Ok(())
+    }
+
     /// Tells the worker's watch (`worker::kafka_watch`) how many records wait for Kafka and
     /// when Kafka last answered.
     fn note_in_flight(&self) {
@@ -326,9 +358,14 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
                 self.wait_for_delivery(POLL_TIMEOUT)?;
                 continue;
             }
+            let timeout = if self.in_flight > 0 {
+                POLL_TIMEOUT_IN_FLIGHT
+            } else {
+                POLL_TIMEOUT
+            };
             let records = self
                 .task
-                .poll(POLL_TIMEOUT)
+                .poll(timeout)
                 .map_err(|e| format!("poll failed: {e}"))?;
             TaskMetrics::add(&self.reporter.metrics.records_polled, records.len() as u64);
             for record in records {
@@ -414,6 +451,7 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
                 ))
             }
         };
+        self.ensure_topic(&outgoing.topic)?;
         loop {
             match self.producer.send(outgoing) {
                 Ok(()) => {
