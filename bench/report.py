@@ -323,8 +323,8 @@ def main():
             rows.append([chain, why_missing(cases, f"m2k-json-{chain}-1"), NA, NA, NA, NA,
                          link(f"m2k-json-{chain}-1")])
             continue
-        rates = sorted(r["rate_per_s"] for r in runs)
-        medians[chain] = rates[len(rates) // 2]
+        round_rates = sorted(r["rate_per_s"] for r in runs)
+        medians[chain] = round_rates[len(round_rates) // 2]
         cpu = sorted(cpu_per_10k(r) for r in runs if r.get("worker"))
         rows.append([chain, ", ".join(num(r["rate_per_s"]) for r in runs),
                      f"**{num(medians[chain])}**",
@@ -386,6 +386,16 @@ def main():
         w(f"![Throughput and latency against offered load, MQTT → Kafka]({plot_rel})\n")
     else:
         w(f"(No plot: {plot_error}.)\n")
+    # Flame graphs of `bench/run --profile CASE`, this run's and any kept from before a change
+    # (profile-<case>-<label>.svg), next to the plot.
+    results_dir = os.path.dirname(args.plot)
+    profiles = sorted(f for f in os.listdir(results_dir or ".")
+                      if f.startswith("profile-") and f.endswith(".svg"))
+    if profiles:
+        w("CPU profiles of the worker (flame graphs from `bench/run --profile CASE`; perf, DWARF "
+          "call graphs, 199 Hz): " + ", ".join(
+              f"[{name[len('profile-'):-len('.svg')]}]({os.path.join(results_dir, name)})"
+              for name in profiles) + ".\n")
 
     # ---------------------------------------------------------------- 3 k2m
     w("## 3. Kafka → MQTT through Ferry\n")
@@ -485,6 +495,87 @@ def main():
         ]) + "\n")
     else:
         w(f"Not measured: {why_missing(cases, 'talk')}.\n")
+
+    # ---------------------------------------------------------------- 6 kafka connect
+    w("## 6. Ferry and Kafka Connect side by side\n")
+    w("Apache Kafka Connect 4.1.1 (standalone, from Maven Central, with the JVM flags of its own "
+      "`connect-standalone.sh`) running the Camel MQTT source connector "
+      "(`camel-kafka-connector` 0.11.0 with `camel-paho` 3.11.1, QoS 1, persistent session, "
+      "`ByteArrayConverter`), against Ferry's MQTT source: the same Kafka, Mosquitto, load "
+      "generator, message size and case shapes, in the same run, one worker running at a time "
+      "(`bench/kafka-connect/`). Ratios are Ferry / Kafka Connect: above 1 means Ferry has more "
+      "of it (throughput), below 1 means Ferry needs less (latency, CPU, memory, start time).\n")
+    if all(result(cases, i) is None for i in ("kc-cold-start", "kc-rss-idle", "kc-m2k-q1-t1")):
+        w(f"Not measured: {why_missing(cases, 'kc-m2k-q1-t1')}.\n")
+    else:
+        def ratio(ferry_value, kc_value, digits=2):
+            if ferry_value is None or kc_value in (None, 0):
+                return NA
+            return f"**{ferry_value / kc_value:.{digits}f}**"
+
+        def figure(case_id, pick, fmt):
+            r = result(cases, case_id)
+            value = pick(r) if r else None
+            return value, (fmt(value) if value is not None else why_missing(cases, case_id) or NA)
+
+        def lat(q):
+            return lambda r: (r.get("latency_ms") or {}).get(q)
+
+        def cpu10k(r):
+            return ((r or {}).get("worker") or {}).get("cpu_s_per_10k_msgs")
+
+        def peak(r):
+            return ((r or {}).get("worker") or {}).get("rss_kb_max")
+
+        def ms(v):
+            return f"{v:.1f} ms"
+
+        rows = []
+        for label, ferry_id, kc_id, pick, fmt in [
+            ("MQTT → Kafka, QoS 1, 1 task, draining a backlog (msg/s)", "m2k-q1-t1", "kc-m2k-q1-t1",
+             lambda r: r["rate_per_s"], lambda v: f"{v:,.0f}"),
+            ("the same: lost / duplicates", "m2k-q1-t1", "kc-m2k-q1-t1",
+             None, None),
+            ("the same: worker CPU s per 10k msgs", "m2k-q1-t1", "kc-m2k-q1-t1", cpu10k, lambda v: f"{v:.2f}"),
+            ("the same: worker RSS peak", "m2k-q1-t1", "kc-m2k-q1-t1", peak, mib),
+            ("latency at 1,000 msg/s, p50", "m2k-rate-1000", "kc-rate-1000", lat("p50"), ms),
+            ("latency at 1,000 msg/s, p99", "m2k-rate-1000", "kc-rate-1000", lat("p99"), ms),
+            ("latency at 10,000 msg/s, p50", "m2k-rate-10000", "kc-rate-10000", lat("p50"), ms),
+            ("latency at 10,000 msg/s, p99", "m2k-rate-10000", "kc-rate-10000", lat("p99"), ms),
+            ("latency at 10,000 msg/s, max", "m2k-rate-10000", "kc-rate-10000", lat("max"), ms),
+            ("worker CPU s per 10k msgs at 10,000 msg/s", "m2k-rate-10000", "kc-rate-10000", cpu10k, lambda v: f"{v:.2f}"),
+            ("RSS, idle, no connectors", "rss-idle", "kc-rss-idle", lambda r: r["rss_kb"], mib),
+            ("RSS, one MQTT source connector (1 task), idle", "rss-one-connector", "kc-rss-one-connector",
+             lambda r: r["rss_kb"], mib),
+            ("cold start: spawn → `GET /` answers 200 (median)", "cold-start", "kc-cold-start",
+             lambda r: r["median_ms"], lambda v: f"{v:,.0f} ms"),
+        ]:
+            if pick is None:
+                def delivered(case_id):
+                    r = result(cases, case_id)
+                    return f"{r['lost']} / {r['duplicates']}" if r else why_missing(cases, case_id) or NA
+                rows.append([label, delivered(ferry_id), delivered(kc_id), "",
+                             f"{link(ferry_id)}, {link(kc_id)}"])
+                continue
+            ferry_value, ferry_text = figure(ferry_id, pick, fmt)
+            kc_value, kc_text = figure(kc_id, pick, fmt)
+            rows.append([label, ferry_text, kc_text, ratio(ferry_value, kc_value),
+                         f"{link(ferry_id)}, {link(kc_id)}"])
+        w(table(["", "Ferry", "Kafka Connect + Camel", "Ferry / Kafka Connect", "commands"], rows) + "\n")
+        w("Lost: sent, acknowledged by Mosquitto, and not in Kafka 10 s after the last record "
+          "arrived. Camel's Paho consumer acknowledges a message to the broker as it arrives, "
+          "before Kafka has the record, and hands it on through an internal queue; Ferry "
+          "acknowledges only after Kafka did, and reads no more than it has room for. "
+          "Camel's own defaults are kept (its task waits up to `camel.source.maxPollDuration`, "
+          "1 s, to fill a batch of `camel.source.maxBatchPollSize`, 1,000), as a user who "
+          "installs it gets them. Each case's worker CPU and RSS are those of the bridge process "
+          "alone (Ferry's worker or Kafka Connect's JVM).\n")
+        dropped = (result(cases, "kc-log") or {}).get("queue_full_failures")
+        if dropped:
+            w(f"Kafka Connect's log of this run has {dropped:,} `Failed delivery ... "
+              "IllegalStateException: Queue full` errors from the Camel connector: messages it "
+              "had already acknowledged to Mosquitto and then dropped, which is where its lost "
+              "messages went.\n")
 
     # ---------------------------------------------------------------- commands
     w("## Commands\n")

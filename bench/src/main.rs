@@ -20,9 +20,11 @@ mod mqtt;
 mod mqtt_to_kafka;
 mod payload;
 mod process;
+mod profile;
 mod raw_kafka;
 mod raw_mqtt;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -88,14 +90,27 @@ enum Command {
         #[arg(long, default_value_t = 3600.0)]
         seconds: f64,
     },
-    /// Spawns `<ferry> standalone <config>` and times it until `GET <url>` answers 200.
+    /// Turns `perf script` output into a flame graph (SVG).
+    Flamegraph {
+        /// The text `perf script` printed for a `perf record -g` profile.
+        #[arg(long)]
+        perf_script: PathBuf,
+        /// The SVG to write.
+        #[arg(long)]
+        svg: PathBuf,
+        /// The graph's title.
+        #[arg(long, default_value = "Ferry worker")]
+        title: String,
+    },
+    /// Spawns `<ferry> standalone <config>` (or the command after `--`, another worker such as
+    /// Kafka Connect) and times it until `GET <url>` answers 200.
     ColdStart {
         /// The worker binary.
         #[arg(long, default_value = "target/release/ferry")]
         ferry: PathBuf,
         /// Its worker config (environment is passed through, for ${env:...} values).
-        #[arg(long)]
-        config: PathBuf,
+        #[arg(long, required_unless_present = "command")]
+        config: Option<PathBuf>,
         /// The URL polled until it answers 200.
         #[arg(long, default_value = "http://127.0.0.1:8083/")]
         url: String,
@@ -108,6 +123,9 @@ enum Command {
         /// Longest wait for one start, in seconds.
         #[arg(long, default_value_t = 60.0)]
         timeout_s: f64,
+        /// Another worker to start instead: its program and arguments.
+        #[arg(last = true)]
+        command: Vec<OsString>,
     },
 }
 
@@ -145,6 +163,14 @@ async fn main() -> anyhow::Result<()> {
                     .await??;
             serde_json::to_string(&cost)?
         }
+        Command::Flamegraph {
+            perf_script,
+            svg,
+            title,
+        } => {
+            let stacks = profile::flamegraph(&perf_script, &svg, &title)?;
+            json!({"svg": svg, "stacks": stacks}).to_string()
+        }
         Command::ColdStart {
             ferry,
             config,
@@ -152,11 +178,22 @@ async fn main() -> anyhow::Result<()> {
             log,
             repeat,
             timeout_s,
+            command,
         } => {
             let timeout = Duration::from_secs_f64(timeout_s);
+            let command = match config {
+                Some(config) if command.is_empty() => {
+                    vec![
+                        ferry.into_os_string(),
+                        "standalone".into(),
+                        config.into_os_string(),
+                    ]
+                }
+                _ => command,
+            };
             let starts = tokio::task::spawn_blocking(move || {
                 (0..repeat.max(1))
-                    .map(|_| process::cold_start(&ferry, &config, &url, &log, timeout))
+                    .map(|_| process::cold_start(&command, &url, &log, timeout))
                     .collect::<anyhow::Result<Vec<_>>>()
             })
             .await??;

@@ -2,6 +2,7 @@
 //! CPU time (`utime + stime` of /proc/<pid>/stat, in clock ticks). Plus the cold start of a
 //! worker: spawn `ferry standalone`, time until `GET /` answers 200.
 
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
@@ -146,23 +147,22 @@ pub struct ColdStart {
 /// Spawns `ferry standalone <config>` (environment inherited), waits for `GET url` to answer
 /// 200 within `timeout`, then stops it with SIGTERM (SIGKILL after 15 s).
 pub fn cold_start(
-    ferry: &Path,
-    config: &Path,
+    command: &[OsString],
     url: &str,
     log: &Path,
     timeout: Duration,
 ) -> anyhow::Result<ColdStart> {
+    let (program, args) = command.split_first().context("no worker command")?;
     let (address, path) = split_http_url(url)?;
     let log_file = std::fs::File::create(log).with_context(|| format!("{}", log.display()))?;
     let started = Instant::now();
-    let mut child = Command::new(ferry)
-        .arg("standalone")
-        .arg(config)
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
         .spawn()
-        .with_context(|| format!("cannot start {}", ferry.display()))?;
+        .with_context(|| format!("cannot start {}", program.to_string_lossy()))?;
     let result = (|| loop {
         if http_status(&address, &path).ok() == Some(200) {
             let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
