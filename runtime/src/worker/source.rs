@@ -37,10 +37,6 @@ use crate::status::State;
 /// polled until Kafka catches up: memory stays bounded when Kafka is slow or down.
 const MAX_IN_FLIGHT: usize = 10_000;
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
-/// The longest `poll` while records wait for Kafka. Kafka's answers are handled on this thread
-/// between polls, and each one releases an upstream acknowledgement: a poll that waited the
-/// full `POLL_TIMEOUT` for new data would hold them back as long.
-const POLL_TIMEOUT_IN_FLIGHT: Duration = Duration::from_millis(2);
 
 /// Kafka's answer for one record.
 struct Delivery {
@@ -358,14 +354,9 @@ impl<T: SourceTaskCalls, P: RecordProducer> SourceRun<'_, T, P> {
                 self.wait_for_delivery(POLL_TIMEOUT)?;
                 continue;
             }
-            let timeout = if self.in_flight > 0 {
-                POLL_TIMEOUT_IN_FLIGHT
-            } else {
-                POLL_TIMEOUT
-            };
             let records = self
                 .task
-                .poll(timeout)
+                .poll(POLL_TIMEOUT)
                 .map_err(|e| format!("poll failed: {e}"))?;
             TaskMetrics::add(&self.reporter.metrics.records_polled, records.len() as u64);
             for record in records {
