@@ -398,26 +398,24 @@ async fn topic_creation_groups_create_each_topic_with_its_settings() {
         (3, "delete".to_string())
     );
 
-    // A topic Kafka cannot create fails the task with a trace that names the keys to fix, and
-    // nothing is acknowledged upstream.
-    let mut impossible = source(
-        "tc-bad",
-        &format!("{prefix}/bad/+"),
-        &format!("{base}-bad"),
-        1,
-    );
+    // A topic Kafka cannot create fails the task with a trace that names the keys to fix. Its
+    // own MQTT and Kafka topics: the first connector must not see its message, or that one
+    // would create the topic first.
+    let elsewhere = unique("impossible");
+    let bad_topic = unique("tc-bad");
+    let mut impossible = source("tc-bad", &format!("{elsewhere}/+/+"), &bad_topic, 1);
     impossible["config"]["topic.creation.default.replication.factor"] = json!("5");
     impossible["config"]["topic.creation.default.partitions"] = json!("1");
     let created = worker.call("POST", "/connectors", Some(&impossible));
     assert_eq!(created.status, 201, "{}", created.body);
     running(&worker, "tc-bad", 1);
-    publish_numbered(&run, 10, 1, 100, |_| format!("{prefix}/bad/car")).await;
+    publish_numbered(&run, 10, 1, 100, |_| format!("{elsewhere}/bad/car")).await;
     let status = worker.wait_for("/connectors/tc-bad/status", WAIT, |s| {
         s["tasks"][0]["state"] == "FAILED"
     });
     let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default();
     assert!(
-        trace.contains(&format!("cannot create topic {base}-bad"))
+        trace.contains(&format!("cannot create topic {bad_topic}"))
             && trace.contains("topic.creation.default"),
         "{trace}"
     );
