@@ -60,6 +60,17 @@ def main():
         lines.append(
             f"| {label} | {min(ys):.0f} | {max(ys):.0f} | {mean:.0f} | {slope * 600:+.2f} | {percent:+.3f} % |"
         )
+    # CPU (% of a core per sample interval) is fitted too, but not part of the verdict: its level
+    # follows the load, while a leak shows as growth of the other three.
+    cpu_points = [(b["seconds"], 100 * (b["cpu_s"] - a["cpu_s"]) / max(1.0, b["seconds"] - a["seconds"]))
+                  for a, b in zip(rows, rows[1:]) if b["seconds"] >= warm_up]
+    if len(cpu_points) >= 2:
+        cx, cy = [p[0] for p in cpu_points], [p[1] for p in cpu_points]
+        slope, mean = slope_per_second(cx, cy)
+        percent = 100 * slope * 600 / mean if mean else 0.0
+        lines.append(
+            f"| CPU (% of a core; not part of the verdict) | {min(cy):.1f} | {max(cy):.1f} | {mean:.1f} | {slope * 600:+.2f} | {percent:+.3f} % |"
+        )
     elapsed = rows[-1]["seconds"] - rows[0]["seconds"]
     cpu = rows[-1]["cpu_s"] - rows[0]["cpu_s"]
     lost = fleet.get("lost_telemetry", -1), fleet.get("lost_alerts", -1)
