@@ -49,7 +49,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let connections = config.connections.clamp(1, config.cars.max(1));
     let mut tasks = Vec::new();
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(connections as usize);
+    // Every car subscribes to its alerts before the first car publishes, and all cars count
+    // their phase from the same instant.
+    let everyone_subscribed = Arc::new(tokio::sync::Barrier::new(connections as usize));
     for connection in 0..connections {
         let cars: Vec<u64> = (0..config.cars)
             .filter(|c| c % connections == connection)
@@ -60,13 +62,8 @@ pub async fn run(
             cars,
             stats.clone(),
             stop.clone(),
-            ready_tx.clone(),
+            everyone_subscribed.clone(),
         )));
-    }
-    drop(ready_tx);
-    // Every car subscribes to its alerts before the first car publishes.
-    for _ in 0..connections {
-        ready_rx.recv().await;
     }
     for task in tasks {
         task.await??;
@@ -80,7 +77,7 @@ async fn connection_task(
     cars: Vec<u64>,
     stats: Arc<FleetStats>,
     mut stop: watch::Receiver<bool>,
-    ready: tokio::sync::mpsc::Sender<()>,
+    everyone_subscribed: Arc<tokio::sync::Barrier>,
 ) -> anyhow::Result<()> {
     let mut options = MqttOptions::new(
         format!("fleet-{}-{connection}", config.run),
@@ -112,16 +109,22 @@ async fn connection_task(
         client.subscribe_many(filters).await?;
     }
     let _ = subscribed_rx.await;
-    let _ = ready.send(()).await;
+    // A connection that failed never arrives; the run's end still stops the others.
+    tokio::select! {
+        _ = everyone_subscribed.wait() => {}
+        _ = stop.changed() => return Ok(()),
+    }
 
-    // Car i of this connection publishes at start + i * spacing + seq * interval.
-    let spacing = config.interval / cars.len().max(1) as u32;
+    // Independent cars are not in step: car g of the fleet publishes at
+    // start + g * interval / cars + seq * interval, so the fleet offers an even load rather than
+    // one burst of every car at the top of each interval.
+    let phase = |car: u64| config.interval.mul_f64(car as f64 / config.cars.max(1) as f64);
     let start = Instant::now();
     let mut tick: u64 = 0;
     loop {
         let index = (tick % cars.len() as u64) as usize;
         let seq = tick / cars.len() as u64;
-        let due = start + spacing * tick as u32;
+        let due = start + phase(cars[index]) + config.interval * seq as u32;
         tokio::select! {
             _ = tokio::time::sleep_until(due) => {}
             _ = stop.changed() => {}
