@@ -79,6 +79,39 @@ def cpu_per_10k(r):
     return NA if value is None else f"{value:.2f}"
 
 
+# A second whose worst latency passes this is a stall (issue 15's bound on the maximum).
+STALL_MS = 50
+
+
+def stalls(r):
+    """Seconds of a case whose worst latency passed STALL_MS, each with what the sentinels (Kafka
+    and Mosquitto timed on their own in the same second) saw: [(second, ferry, kafka, mqtt)]."""
+    worst = r.get("worst_latency_ms_by_second") or []
+    sentinels = r.get("sentinels") or {}
+    kafka = sentinels.get("kafka_worst_ms_by_second") or []
+    mqtt = sentinels.get("mqtt_worst_ms_by_second") or []
+    at = lambda series, i: series[i] if i < len(series) else None
+    return [(i, ms, at(kafka, i), at(mqtt, i)) for i, ms in enumerate(worst) if ms > STALL_MS]
+
+
+def broker_stalled(kafka, mqtt):
+    return (kafka or 0) > STALL_MS or (mqtt or 0) > STALL_MS
+
+
+def stall_summary(r):
+    """One line: how many stall seconds, and how many of them a broker stalled in too."""
+    found = stalls(r)
+    if not found:
+        return f"no second over {STALL_MS} ms"
+    if not r.get("sentinels"):
+        return f"{len(found)} second(s) over {STALL_MS} ms (no sentinels in this case)"
+    shared = [f for f in found if broker_stalled(f[2], f[3])]
+    own = len(found) - len(shared)
+    text = (f"{len(found)} second(s) over {STALL_MS} ms; in {len(shared)} of them Kafka or "
+            f"Mosquitto, timed alone, stalled over {STALL_MS} ms too")
+    return text + (f"; {own} Ferry's own" if own else "")
+
+
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -217,7 +250,8 @@ def main():
     if r10k:
         lat = r10k["latency_ms"]
         rows.append(["MQTT → Kafka at 10k msg/s, QoS 1: p99 < 20 ms, max < 50 ms",
-                     f"p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms (achieved {num(r10k['rate_per_s'])} msg/s, lost {r10k['lost']})",
+                     f"p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms (achieved {num(r10k['rate_per_s'])} msg/s, lost {r10k['lost']}); "
+                     f"{stall_summary(r10k)} ([stalls](#stalls-and-the-brokers))",
                      verdict(lat["p99"] < 20 and lat["max"] < 50)])
         cpu = ((r10k.get("worker") or {}).get("cpu_s_per_10k_msgs"))
         if cpu is not None:
@@ -377,6 +411,28 @@ def main():
       "either shows in Ferry's p99 and max too. Each case's JSON line has its worst latency per "
       "second of the run (`worst_latency_ms_by_second`), which tells a steady state from one "
       "stall.\n")
+    w("### Stalls and the brokers\n")
+    w(f"Every second of a fixed-load case whose worst latency passed {STALL_MS} ms, with what the "
+      "sentinels saw in the same second: while a case runs, `--sentinels` sends one 600-byte "
+      "message every 10 ms straight to Kafka (librdkafka, `acks=all`, idempotent, timed to the "
+      "acknowledgement) and one through Mosquitto (QoS 1, timed to a subscriber), on paths of "
+      "their own. A stall both Ferry and a sentinel show is the broker's (or the machine's); one "
+      "only Ferry shows is Ferry's own.\n")
+    rows = []
+    for rate in rates:
+        r = result(cases, f"m2k-rate-{rate}")
+        if not r:
+            continue
+        found = stalls(r)
+        detail = "; ".join(
+            f"s{i}: {ms:.0f} / {k:.0f} / {m:.0f}" if k is not None and m is not None else f"s{i}: {ms:.0f}"
+            for i, ms, k, m in found[:12]) + (" …" if len(found) > 12 else "")
+        rows.append([num(rate), len(r.get("worst_latency_ms_by_second") or []), len(found),
+                     sum(1 for f in found if broker_stalled(f[2], f[3])) if r.get("sentinels") else NA,
+                     detail or "none", link(f"m2k-rate-{rate}")])
+    w(table(["offered (msg/s)", "seconds", f"seconds over {STALL_MS} ms",
+             "of them with a broker stall", "second: Ferry / Kafka sentinel / Mosquitto sentinel worst (ms)",
+             "command"], rows) + "\n")
     if plot_error is None:
         w(f"![Throughput and latency against offered load, MQTT → Kafka]({plot_rel})\n")
     else:

@@ -41,6 +41,12 @@ pub struct Arrivals {
 impl Arrivals {
     /// A tally for messages `0..expected` of `run`.
     pub fn new(run: u64, expected: u64) -> Self {
+        Self::counting_seconds_from(run, expected, now_us())
+    }
+
+    /// Like [`Arrivals::new`], its worst-by-second figures counted from `origin_us`, so that
+    /// tallies of one case line up second for second.
+    pub fn counting_seconds_from(run: u64, expected: u64, origin_us: u64) -> Self {
         Arrivals {
             run,
             expected,
@@ -50,11 +56,16 @@ impl Arrivals {
             stray: 0,
             latencies_us: Vec::with_capacity(expected.min(10_000_000) as usize),
             worst_by_second_us: Vec::new(),
-            created_us: now_us(),
+            created_us: origin_us,
             first_us: None,
             last_us: None,
             progress: Arc::new(Progress::default()),
         }
+    }
+
+    /// Where its seconds count from, µs since the epoch.
+    pub fn origin_us(&self) -> u64 {
+        self.created_us
     }
 
     /// The atomics the sender watches.

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::arrivals::{Latency, Progress, Received};
 use crate::payload::{encode, encode_json, now_us, PROBE_BIT};
 use crate::process::{round3, Cost, Watch};
+use crate::sentinel::SentinelReport;
 
 /// How much load, shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -211,6 +212,9 @@ pub struct Report {
     pub ready_s: f64,
     pub elapsed_s: f64,
     pub worker: Option<WorkerCost>,
+    /// Kafka's and Mosquitto's own latency in each second of the case (`--sentinels`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentinels: Option<SentinelReport>,
 }
 
 /// The worker's cost over the run.
@@ -283,7 +287,13 @@ impl Report {
             ready_s: round3(ready.after.as_secs_f64()),
             elapsed_s: round3(started.elapsed().as_secs_f64()),
             worker,
+            sentinels: None,
         }
+    }
+
+    /// The report with what the sentinels saw.
+    pub fn with_sentinels(self, sentinels: Option<SentinelReport>) -> Self {
+        Report { sentinels, ..self }
     }
 }
 

@@ -23,6 +23,7 @@ mod process;
 mod profile;
 mod raw_kafka;
 mod raw_mqtt;
+mod sentinel;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -12,6 +12,7 @@ use crate::kafka::{ensure_topic, KafkaArgs, Reader};
 use crate::load::{await_arrivals, await_probe, send_all, watch_worker, LoadArgs, Outcome, Report};
 use crate::mqtt::{qos, MqttArgs, Publisher};
 use crate::payload::new_run_id;
+use crate::sentinel::Sentinels;
 
 /// `ferry-bench mqtt-to-kafka`.
 #[derive(Debug, Clone, Args)]
@@ -29,6 +30,10 @@ pub struct MqttToKafkaArgs {
     /// Kafka topic the connector writes to (created with --partitions when missing).
     #[arg(long)]
     pub kafka_topic: String,
+    /// Also time Kafka and Mosquitto themselves, second by second, while the case runs
+    /// (`sentinel`): tells a broker's stall from Ferry's.
+    #[arg(long)]
+    pub sentinels: bool,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -40,12 +45,15 @@ pub async fn run(args: MqttToKafkaArgs) -> anyhow::Result<Report> {
     let level = qos(args.qos)?;
     let load = &args.load;
     ensure_topic(&args.kafka, &args.kafka_topic).await?;
-    let reader = Reader::start(
-        &args.kafka,
-        &args.kafka_topic,
-        Arrivals::new(run, load.total()),
-    )?;
+    let arrivals = Arrivals::new(run, load.total());
+    let origin_us = arrivals.origin_us();
+    let reader = Reader::start(&args.kafka, &args.kafka_topic, arrivals)?;
     let progress = reader.progress();
+    let sentinels = if args.sentinels {
+        Some(Sentinels::start(&args.mqtt, &args.kafka, &args.kafka_topic, origin_us).await?)
+    } else {
+        None
+    };
     let publisher =
         Publisher::connect(&args.mqtt, &format!("ferry-bench-pub-{run:016x}"), level).await?;
     let publish = |_: u64, payload: Vec<u8>| publisher.publish(args.mqtt_topic.clone(), payload);
@@ -59,6 +67,10 @@ pub async fn run(args: MqttToKafkaArgs) -> anyhow::Result<Report> {
         .await
         .saturating_sub(ready.probes);
     let received = reader.finish()?.finish();
+    let sentinels = match sentinels {
+        Some(sentinels) => Some(sentinels.finish().await?),
+        None => None,
+    };
     Ok(Report::new(
         load,
         Outcome {
@@ -72,5 +84,6 @@ pub async fn run(args: MqttToKafkaArgs) -> anyhow::Result<Report> {
             started,
             worker,
         },
-    ))
+    )
+    .with_sentinels(sentinels))
 }

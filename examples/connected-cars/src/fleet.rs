@@ -118,7 +118,11 @@ async fn connection_task(
     // Independent cars are not in step: car g of the fleet publishes at
     // start + g * interval / cars + seq * interval, so the fleet offers an even load rather than
     // one burst of every car at the top of each interval.
-    let phase = |car: u64| config.interval.mul_f64(car as f64 / config.cars.max(1) as f64);
+    let phase = |car: u64| {
+        config
+            .interval
+            .mul_f64(car as f64 / config.cars.max(1) as f64)
+    };
     let start = Instant::now();
     let mut tick: u64 = 0;
     loop {
