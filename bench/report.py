@@ -282,6 +282,9 @@ def main():
     else:
         rows.append(["The talk's load", why_missing(cases, "talk"), NA])
     w(table(["target", "measured", ""], rows) + "\n")
+    w("Why a target is not met, from the flame graphs and the sentinels of this run: "
+      "[ARCHITECTURE.md, where a source record's time and CPU go]"
+      "(ARCHITECTURE.md#where-a-source-records-time-and-cpu-go-issue-15-measured).\n")
 
     # ---------------------------------------------------------------- 1 raw
     w("## 1. Raw limits\n")

@@ -29,6 +29,18 @@ pub async fn publish_numbered_as(
     topic: impl Fn(u64) -> String,
     payload: impl Fn(u64) -> String,
 ) -> u64 {
+    publish_numbered_at(QoS::AtLeastOnce, from, count, per_second, topic, payload).await
+}
+
+/// As [`publish_numbered_as`], at `qos` (1 or 2; a message counts once PUBACK or PUBCOMP came).
+pub async fn publish_numbered_at(
+    qos: QoS,
+    from: u64,
+    count: u64,
+    per_second: u64,
+    topic: impl Fn(u64) -> String,
+    payload: impl Fn(u64) -> String,
+) -> u64 {
     let services = Services::from_env();
     let mut options =
         MqttOptions::new(unique("publisher"), &services.mqtt_host, services.mqtt_port);
@@ -41,7 +53,7 @@ pub async fn publish_numbered_as(
     let driver = tokio::spawn(async move {
         loop {
             match events.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                Ok(Event::Incoming(Packet::PubAck(_) | Packet::PubComp(_))) => {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(_) => {}
@@ -54,7 +66,7 @@ pub async fn publish_numbered_as(
     for (i, n) in (from..from + count).enumerate() {
         tokio::time::sleep_until(start + spacing * i as u32).await;
         client
-            .publish(topic(n), QoS::AtLeastOnce, false, payload(n))
+            .publish(topic(n), qos, false, payload(n))
             .await
             .unwrap();
     }
