@@ -71,7 +71,7 @@ pub async fn run(args: KafkaToMqttArgs) -> anyhow::Result<Report> {
     let sent = send_all(load, run, produce).await?;
     let idle = Duration::from_secs_f64(load.idle_s);
     await_arrivals(&progress, sent.count, idle).await;
-    let worker = watch.map(|w| w.finish()).transpose()?;
+    let (worker, machine_busy_pct) = watch.finish()?;
     let (ok, _failed) = producer.settle(sent.count + ready.probes, idle).await;
     let received = subscription.finish().await?.finish();
     Ok(Report::new(
@@ -86,6 +86,7 @@ pub async fn run(args: KafkaToMqttArgs) -> anyhow::Result<Report> {
             ready,
             started,
             worker,
+            machine_busy_pct,
         },
     ))
 }

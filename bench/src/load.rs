@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::arrivals::{Latency, Progress, Received};
 use crate::payload::{encode, encode_json, now_us, PROBE_BIT};
-use crate::process::{round3, Cost, Watch};
+use crate::process::{round3, Cost, MachineCpu, Watch};
 use crate::sentinel::SentinelReport;
 
 /// How much load, shared by every subcommand.
@@ -171,9 +171,26 @@ pub async fn await_arrivals(progress: &Progress, target: u64, idle: Duration) {
     }
 }
 
-/// Starts measuring the worker, when one is named.
-pub fn watch_worker(load: &LoadArgs) -> anyhow::Result<Option<Watch>> {
-    load.worker_pid.map(Watch::start).transpose()
+/// Starts measuring the worker, when one is named, and the whole machine's CPU.
+pub fn watch_worker(load: &LoadArgs) -> anyhow::Result<CaseWatch> {
+    Ok(CaseWatch {
+        worker: load.worker_pid.map(Watch::start).transpose()?,
+        machine: MachineCpu::now(),
+    })
+}
+
+/// What a case measures besides its messages: the worker's cost and how busy the machine was.
+pub struct CaseWatch {
+    worker: Option<Watch>,
+    machine: Option<MachineCpu>,
+}
+
+impl CaseWatch {
+    /// The worker's cost, and the share of all cores busy (any process), since the start.
+    pub fn finish(self) -> anyhow::Result<(Option<Cost>, Option<f64>)> {
+        let worker = self.worker.map(Watch::finish).transpose()?;
+        Ok((worker, self.machine.and_then(|m| m.busy_pct_since())))
+    }
 }
 
 /// The one JSON line every load benchmark prints.
@@ -212,6 +229,9 @@ pub struct Report {
     pub ready_s: f64,
     pub elapsed_s: f64,
     pub worker: Option<WorkerCost>,
+    /// Share of all cores busy while the case sent and waited (every process: brokers, this
+    /// load generator, the worker), from /proc/stat. Near 100 the case measured the machine.
+    pub machine_busy_pct: Option<f64>,
     /// Kafka's and Mosquitto's own latency in each second of the case (`--sentinels`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sentinels: Option<SentinelReport>,
@@ -237,6 +257,7 @@ pub struct Outcome {
     pub ready: Ready,
     pub started: Instant,
     pub worker: Option<Cost>,
+    pub machine_busy_pct: Option<f64>,
 }
 
 impl Report {
@@ -252,6 +273,7 @@ impl Report {
             ready,
             started,
             worker,
+            machine_busy_pct,
         } = outcome;
         let per_s = |count: u64, from_us: u64, to_us: Option<u64>| match to_us {
             Some(to) if to > from_us => round1(count as f64 * 1e6 / (to - from_us) as f64),
@@ -287,6 +309,7 @@ impl Report {
             ready_s: round3(ready.after.as_secs_f64()),
             elapsed_s: round3(started.elapsed().as_secs_f64()),
             worker,
+            machine_busy_pct,
             sentinels: None,
         }
     }

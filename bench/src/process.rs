@@ -74,6 +74,41 @@ pub struct Watch {
     sampler: JoinHandle<()>,
 }
 
+/// The machine's CPU counters (the `cpu` line of /proc/stat), to tell how busy all cores were.
+pub struct MachineCpu {
+    busy: u64,
+    total: u64,
+}
+
+impl MachineCpu {
+    /// Now; `None` where /proc/stat cannot be read.
+    pub fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is inside user).
+        let total: u64 = fields.iter().take(8).sum();
+        let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
+        Some(MachineCpu {
+            busy: total - idle,
+            total,
+        })
+    }
+
+    /// Percent of all cores busy since this snapshot.
+    pub fn busy_pct_since(&self) -> Option<f64> {
+        let now = MachineCpu::now()?;
+        let total = now.total.checked_sub(self.total).filter(|t| *t > 0)?;
+        let busy = now.busy.saturating_sub(self.busy);
+        Some((busy as f64 * 1000.0 / total as f64).round() / 10.0)
+    }
+}
+
 /// What `Watch::finish` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cost {

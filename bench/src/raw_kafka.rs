@@ -45,7 +45,7 @@ pub async fn run(args: RawKafkaArgs) -> anyhow::Result<Report> {
     let sent = send_all(load, run, produce).await?;
     let idle = Duration::from_secs_f64(load.idle_s);
     let (ok, _failed) = producer.settle(sent.count + ready.probes, idle).await;
-    let worker = watch.map(|w| w.finish()).transpose()?;
+    let (worker, machine_busy_pct) = watch.finish()?;
     let received = producer
         .take_arrivals()
         .map(Arrivals::finish)
@@ -62,6 +62,7 @@ pub async fn run(args: RawKafkaArgs) -> anyhow::Result<Report> {
             ready,
             started,
             worker,
+            machine_busy_pct,
         },
     ))
 }

@@ -52,7 +52,7 @@ pub async fn run(args: RawMqttArgs) -> anyhow::Result<Report> {
     let watch = watch_worker(load)?;
     let sent = send_all(load, run, publish).await?;
     await_arrivals(&progress, sent.count, Duration::from_secs_f64(load.idle_s)).await;
-    let worker = watch.map(|w| w.finish()).transpose()?;
+    let (worker, machine_busy_pct) = watch.finish()?;
     let acknowledged = publisher
         .close(sent.count + ready.probes, Duration::from_secs(5))
         .await
@@ -70,6 +70,7 @@ pub async fn run(args: RawMqttArgs) -> anyhow::Result<Report> {
             ready,
             started,
             worker,
+            machine_busy_pct,
         },
     ))
 }
