@@ -43,8 +43,8 @@ pub struct Sentinels {
 }
 
 impl Sentinels {
-    /// Starts both probes, their seconds counted from `origin_us`; `topic` names the sentinel's Kafka topic and MQTT topic (neither may be
-    /// one a connector reads).
+    /// Starts both probes, their seconds counted from `origin_us`. `topic` names the sentinels'
+    /// Kafka topic and MQTT topic, neither of which a connector may read.
     pub async fn start(
         mqtt: &MqttArgs,
         kafka: &KafkaArgs,

@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use crate::now_ms;
-use crate::stats::{Counter, Tally};
+use crate::stats::{Counter, Samples, Tally};
 use crate::telemetry::Telemetry;
 
 /// What the analytics step observed.
@@ -22,6 +22,10 @@ use crate::telemetry::Telemetry;
 pub struct AnalyticsStats {
     /// Telemetry of this run found in Kafka, with car → Kafka-consumer latency.
     pub telemetry: Tally,
+    /// The two legs of that latency, split at the record's timestamp (when the MQTT source
+    /// received the message): car → Ferry over MQTT, and Ferry → this consumer through Kafka.
+    pub car_to_ferry: Samples,
+    pub ferry_to_consumer: Samples,
     /// Alerts Kafka acknowledged.
     pub alerts_produced: Counter,
     /// Alerts Kafka refused.
@@ -127,9 +131,20 @@ fn handle(
     if reading.run != run {
         return; // an earlier run's record
     }
-    let latency = now_ms().saturating_sub(reading.sent_at_ms);
+    let now = now_ms();
+    let latency = now.saturating_sub(reading.sent_at_ms);
     if !stats.telemetry.record(&reading.car, reading.seq, latency) {
         return; // a duplicate: its alert was already raised
+    }
+    if let Some(received) = message
+        .timestamp()
+        .to_millis()
+        .and_then(|t| u64::try_from(t).ok())
+    {
+        stats
+            .car_to_ferry
+            .push(received.saturating_sub(reading.sent_at_ms));
+        stats.ferry_to_consumer.push(now.saturating_sub(received));
     }
     let Some(alert) = reading.alert() else {
         return;

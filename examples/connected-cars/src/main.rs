@@ -226,6 +226,8 @@ struct Summary {
     alert_duplicates: u64,
     lost_alerts: u64,
     latency_car_to_kafka_ms: stats::Percentiles,
+    latency_car_to_ferry_ms: stats::Percentiles,
+    latency_ferry_to_consumer_ms: stats::Percentiles,
     latency_car_to_alert_ms: stats::Percentiles,
 }
 
@@ -256,6 +258,8 @@ impl Summary {
             alert_duplicates: fleet.alerts.duplicates(),
             lost_alerts,
             latency_car_to_kafka_ms: analytics.telemetry.percentiles(),
+            latency_car_to_ferry_ms: analytics.car_to_ferry.percentiles(),
+            latency_ferry_to_consumer_ms: analytics.ferry_to_consumer.percentiles(),
             latency_car_to_alert_ms: fleet.alerts.percentiles(),
         }
     }
@@ -282,6 +286,14 @@ impl Summary {
         println!(
             "latency car → Kafka            {}",
             self.latency_car_to_kafka_ms
+        );
+        println!(
+            "  car → Ferry (MQTT)           {}",
+            self.latency_car_to_ferry_ms
+        );
+        println!(
+            "  Ferry → consumer (Kafka)     {}",
+            self.latency_ferry_to_consumer_ms
         );
         println!(
             "latency car → alert at car     {}",

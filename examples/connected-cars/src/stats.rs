@@ -9,7 +9,39 @@ use std::sync::Mutex;
 pub struct Tally {
     seen: Mutex<HashSet<(String, u64)>>,
     duplicates: AtomicU64,
-    latencies_ms: Mutex<Vec<u64>>,
+    latencies_ms: Samples,
+}
+
+/// Latency samples in milliseconds.
+#[derive(Default)]
+pub struct Samples(Mutex<Vec<u64>>);
+
+impl Samples {
+    /// Adds one.
+    pub fn push(&self, latency_ms: u64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(latency_ms);
+    }
+
+    /// p50, p99 and max (zeros when empty).
+    pub fn percentiles(&self) -> Percentiles {
+        let mut samples = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        samples.sort_unstable();
+        let at = |q: f64| {
+            if samples.is_empty() {
+                0
+            } else {
+                samples[((samples.len() - 1) as f64 * q).round() as usize]
+            }
+        };
+        Percentiles {
+            p50: at(0.50),
+            p99: at(0.99),
+            max: samples.last().copied().unwrap_or(0),
+        }
+    }
 }
 
 impl Tally {
@@ -21,10 +53,7 @@ impl Tally {
             .unwrap_or_else(|e| e.into_inner())
             .insert((car.to_string(), seq));
         if fresh {
-            self.latencies_ms
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(latency_ms);
+            self.latencies_ms.push(latency_ms);
         } else {
             self.duplicates.fetch_add(1, Ordering::Relaxed);
         }
@@ -51,24 +80,7 @@ impl Tally {
 
     /// p50, p99 and max latency in ms (zeros when empty).
     pub fn percentiles(&self) -> Percentiles {
-        let mut samples = self
-            .latencies_ms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        samples.sort_unstable();
-        let at = |q: f64| {
-            if samples.is_empty() {
-                0
-            } else {
-                samples[((samples.len() - 1) as f64 * q).round() as usize]
-            }
-        };
-        Percentiles {
-            p50: at(0.50),
-            p99: at(0.99),
-            max: samples.last().copied().unwrap_or(0),
-        }
+        self.latencies_ms.percentiles()
     }
 }
 
