@@ -1,10 +1,11 @@
 //! Sentinels: while a case measures latency through Ferry, two light probes time the brokers
 //! themselves at the same moments, each one 600-byte message every 10 ms on a path of its own:
-//! a librdkafka producer (Ferry's source producer settings) to a sentinel topic, timed to its
-//! acknowledgement, and a QoS 1 publish to Mosquitto, timed to a subscriber. A second where Ferry's
+//! a librdkafka producer (Ferry's source producer settings) to a sentinel topic, timed to a
+//! consumer of that topic, and a QoS 1 publish to Mosquitto, timed to a subscriber. A second where Ferry's
 //! latency spikes and a sentinel's does too is a stall of the broker or of the machine, not of
 //! Ferry; one where only Ferry's does is Ferry's own.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rumqttc::QoS;
@@ -13,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::arrivals::Arrivals;
-use crate::kafka::{ensure_topic, KafkaArgs, Producer};
+use crate::kafka::{ensure_topic, KafkaArgs, Producer, Reader};
 use crate::mqtt::{MqttArgs, Publisher, Subscription};
 use crate::payload::{encode, new_run_id, PROBE_BIT};
 
@@ -29,7 +30,7 @@ const WARM_UP: Duration = Duration::from_secs(10);
 /// What the sentinels saw, second by second from when they started.
 #[derive(Debug, Serialize)]
 pub struct SentinelReport {
-    /// Worst Kafka produce-to-acknowledgement latency of the sentinel messages sent in each second.
+    /// Worst Kafka produce-to-consumer latency of the sentinel messages sent in each second.
     pub kafka_worst_ms_by_second: Vec<f64>,
     /// Worst Mosquitto publish-to-subscriber latency (QoS 1) of those sent in each second.
     pub mqtt_worst_ms_by_second: Vec<f64>,
@@ -55,18 +56,28 @@ impl Sentinels {
         let kafka_topic = format!("{topic}-kafka-sentinel");
         ensure_topic(kafka, &kafka_topic).await?;
         let kafka_run = new_run_id();
-        let producer = Producer::new(
+        // Timed through a consumer like Ferry's records are: a stall of the broker's fetch path
+        // shows too, not only of its produce path.
+        let reader = Reader::start(
             kafka,
-            Some(Arrivals::counting_seconds_from(
-                kafka_run, CAPACITY, origin_us,
-            )),
+            &kafka_topic,
+            Arrivals::counting_seconds_from(kafka_run, CAPACITY, origin_us),
         )?;
-        // A first, untimed message: the producer's connection and id are not the broker's latency.
+        let progress = reader.progress();
+        let producer = Producer::new(kafka, None)?;
+        // A first, untimed message: the connections and the producer id are not the broker's
+        // latency.
         producer
             .send(&kafka_topic, None, &encode(kafka_run, PROBE_BIT, SIZE))
             .await?;
-        if producer.settle(1, WARM_UP).await.0 < 1 {
-            anyhow::bail!("the Kafka sentinel got no acknowledgement within {WARM_UP:?}");
+        let deadline = tokio::time::Instant::now() + WARM_UP;
+        while !progress.probe_seen.load(Ordering::Relaxed) {
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "the Kafka sentinel's first message did not come through within {WARM_UP:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let mut pacer = Pacer::new(stopped.clone());
         let kafka = tokio::spawn(async move {
@@ -77,10 +88,13 @@ impl Sentinels {
                     .await?;
                 sent += 1;
             }
-            producer.settle(sent + 1, WARM_UP).await;
-            producer
-                .take_arrivals()
-                .ok_or_else(|| anyhow::anyhow!("the Kafka sentinel's tally is gone"))
+            let deadline = tokio::time::Instant::now() + WARM_UP;
+            while progress.unique.load(Ordering::Relaxed) < sent
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            reader.finish()
         });
         let mqtt_run = new_run_id();
         let mqtt_topic = format!("{topic}/mqtt-sentinel");
