@@ -430,8 +430,8 @@ def main():
     w("### Stalls and the brokers\n")
     w(f"Every second of a fixed-load case whose worst latency passed {STALL_MS} ms, with what the "
       "sentinels saw in the same second: while a case runs, `--sentinels` sends one 600-byte "
-      "message every 10 ms straight to Kafka (librdkafka, `acks=all`, idempotent, timed to the "
-      "acknowledgement) and one through Mosquitto (QoS 1, timed to a subscriber), on paths of "
+      "message every 10 ms straight through Kafka (a librdkafka producer with `acks=all` and "
+      "idempotence, timed to a consumer of its own topic, as Ferry's records are) and one through Mosquitto (QoS 1, timed to a subscriber), on paths of "
       "their own. A stall both Ferry and a sentinel show is the broker's (or the machine's): it "
       "counts as the broker's when the sentinel's worst in that second is at least half of "
       "Ferry's (Ferry's path adds `linger.ms`, two hops and the backlog built up meanwhile); one "
