@@ -123,9 +123,12 @@ async fn kill_9_twice_during(qos: u8, messages: u64, per_second: u64) {
     let topic = unique("crash-out");
     let run = unique("run");
     let (setup, worker) = start_worker(PLUGINS, "").await;
-    let body = source_at_qos("crash", &format!("{prefix}/cars/+"), &topic, 2, qos);
+    // A name of its own: the connector's name is its MQTT client ids' prefix, and tests that run
+    // at once would otherwise take over each other's sessions.
+    let name = format!("crash-qos{qos}");
+    let body = source_at_qos(&name, &format!("{prefix}/cars/+"), &topic, 2, qos);
     assert_eq!(worker.call("POST", "/connectors", Some(&body)).status, 201);
-    running(&worker, "crash", 2);
+    running(&worker, &name, 2);
 
     let level = if qos == 2 {
         rumqttc::QoS::ExactlyOnce
@@ -190,7 +193,7 @@ async fn kill_9_twice_during(qos: u8, messages: u64, per_second: u64) {
         messages + after,
         "a message published after the restarts reaches Kafka"
     );
-    running(&worker, "crash", 2);
+    running(&worker, &name, 2);
     drop(worker);
 }
 
